@@ -1,0 +1,33 @@
+"""The one dispatch point: validate at the boundary, pick the backend, shape the results.
+
+Every backend module (``numpy_backend``, ``numba_backend``, ``exact``, ``cuda_backend``) has
+``solve(h, beta, method, tol, max_iter) -> (nu, iterations, converged)`` and
+``forward(h, labels, beta, outputs) -> {name: array}`` on validated (B, C) float32/float64
+C-contiguous logits and int64 labels; results come back in ``h.dtype``.
+"""
+
+import importlib
+
+from . import _validate as V
+
+_MODULES = {"numba": "numba_backend", "numpy": "numpy_backend", "exact": "exact", "cuda": "cuda_backend"}
+
+
+def get_backend(name):
+    """The backend module for ``name`` ("numba", "numpy", "exact", "cuda")."""
+    mod = importlib.import_module(f".{_MODULES[V.backend(name)]}", __package__)
+    check = getattr(mod, "require_available", None)
+    if check is not None:
+        check()
+    return mod
+
+
+def run(logits, labels, beta, backend, outputs):
+    """Validated forward pass; 1-D logits give scalars and (C,) arrays."""
+    if backend == "cuda":
+        return get_backend("cuda").run(logits, labels, beta, outputs)
+    h, squeeze = V.logits(logits)
+    b = V.beta(beta)
+    y = V.labels(labels, h, squeeze) if ("loss" in outputs or "grad" in outputs) else None
+    out = get_backend(backend).forward(h, y, b, outputs)
+    return [out[k][0] if squeeze else out[k] for k in outputs]

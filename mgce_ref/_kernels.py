@@ -1,0 +1,272 @@
+"""Row kernels: the arithmetic of one sample, shared by the Numba CPU and CUDA backends.
+
+Every function here works on one row of logits ``v`` (any float dtype, read as float64) and
+scalars, allocates nothing and returns scalars, so the CPU batch kernels (``prange`` over rows)
+and the CUDA kernels (a thread per row) run the same operations in the same order.
+
+Notation (MATH.md): ``z_c = v_c - max(v)`` and the *shifted* root ``x = nu + max(v)``, so that
+``s_c = 1 + (z_c + x) / beta`` and ``x`` lies in ``[base, 0]`` whatever the logits' offset.
+"""
+
+import math
+
+from numba import njit
+
+from .config import SERIES_CUTOFF
+
+_jit = njit(cache=True, error_model="numpy")
+
+
+@_jit
+def log_s(t, beta):
+    """``log1p(t / beta)``: the log of ``s = 1 + t / beta``; exact series for tiny ratios."""
+    x = t / beta
+    if abs(x) < SERIES_CUTOFF:
+        return x * (1.0 - x * (0.5 - x * (1.0 / 3.0)))
+    return math.log1p(x)
+
+
+@_jit
+def log_p(t, beta):
+    """``beta * log1p(t / beta)`` = log of ``s**beta``; tends to ``t`` as beta -> inf."""
+    x = t / beta
+    if abs(x) < SERIES_CUTOFF:
+        return t * (1.0 - x * (0.5 - x * (1.0 / 3.0)))
+    return beta * math.log1p(x)
+
+
+@_jit
+def log_q(t, beta):
+    """``(beta - 1) * log1p(t / beta)`` = log of ``s**(beta - 1)``, the unnormalized eq. 17.
+
+    Written with ``beta - 1`` (exact in floating point) rather than ``log_p - log_s``, which
+    would cancel catastrophically for beta near 1.
+    """
+    if math.isinf(beta):
+        return t
+    return (beta - 1.0) * log_s(t, beta)
+
+
+@_jit
+def base(n_classes, beta):
+    """``beta * ((1/C)**(1/beta) - 1)``, the offset of the eq. 26 bracket, as an expm1."""
+    a = -math.log(n_classes)
+    x = a / beta
+    if abs(x) < SERIES_CUTOFF:
+        return a * (1.0 + x * (0.5 + x * (1.0 / 6.0)))
+    return beta * math.expm1(x)
+
+
+@_jit
+def add(s, comp, term):
+    """Neumaier's compensated addition: returns the new ``(sum, compensation)``."""
+    t = s + term
+    if abs(s) >= abs(term):
+        comp += (s - t) + term
+    else:
+        comp += (term - t) + s
+    return t, comp
+
+
+@_jit
+def collect(row, beta, buf):
+    """One pass over a row: max, min, and the classes that can be in the support.
+
+    A class with ``z_c <= -beta`` has ``s_c(x) <= 0`` for every ``x <= 0``, hence ``p_c = 0``
+    exactly; the others are copied to ``buf`` (tested against the running max, so a few stale
+    entries may remain; the residual skips them). Returns ``(n, m, vmax, vmin)`` with ``n``
+    candidates in ``buf[:n]`` and ``buf[m]`` the first maximum.
+    """
+    n = 0
+    m = 0
+    vmax = -math.inf
+    vmin = math.inf
+    for c in range(row.shape[0]):
+        v = float(row[c])
+        if v > vmax:
+            vmax = v
+            m = n
+            buf[n] = v
+            n += 1
+        elif v > vmax - beta:
+            buf[n] = v
+            n += 1
+        if v < vmin:
+            vmin = v
+    return n, m, vmax, vmin
+
+
+@_jit
+def residual(v, n, m, vmax, x, beta):
+    """``f(x) = sum_c [s_c]_+**beta - 1`` and ``f'(x) = sum_c [s_c]_+**(beta - 1)`` (eq. 13).
+
+    The first maximum ``v[m]`` contributes ``expm1`` (its term is ``1 + O(x)``), so ``f`` keeps
+    its relative accuracy when one class dominates; the sum is Neumaier-compensated.
+    """
+    f = 0.0
+    comp = 0.0
+    d = 0.0
+    for c in range(n):
+        t = (float(v[c]) - vmax) + x
+        if t > -beta:
+            e = log_p(t, beta)
+            term = math.expm1(e) if c == m else math.exp(e)
+            f, comp = add(f, comp, term)
+            d += math.exp(log_q(t, beta))
+    return f + comp, d
+
+
+@_jit
+def newton(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
+    """Root of eq. 13 by Newton on ``phi(x) = ||[s(x)]_+||_beta - 1`` from the right.
+
+    ``phi`` is convex and nondecreasing (a norm of the convex map ``[s(x)]_+``), so Newton
+    started at a point with ``phi >= 0`` decreases monotonically to the root: no overshoot, no
+    bracketing needed. It is nearly linear (exactly so at beta = 1, where this is Michelot's
+    sparsemax iteration, and as beta -> inf), so 3-8 steps suffice. ``tol <= 0`` means machine
+    precision: stop when a step no longer decreases ``x`` or the residual is no longer positive.
+    Returns ``(x, iterations, converged)`` for the shifted root ``x = nu + vmax``.
+    """
+    lo = base(n_classes, beta)
+    hi = lo - (vmin - vmax)  # eq. 26, shifted
+    if not hi < 0.0:  # p_max <= 1 gives x <= 0 (also catches an overflowed spread)
+        hi = 0.0
+    x = hi
+    for it in range(1, max_iter + 1):
+        f, d = residual(v, n, m, vmax, x, beta)
+        if f <= 0.0:
+            return x, it, True
+        # phi / phi' with phi = g**(1/beta) - 1, g = 1 + f; at beta = 1 this is f / d.
+        phi = math.expm1(math.log1p(f) / beta)
+        step = beta * phi * (1.0 + f) / ((1.0 + phi) * d)
+        xn = x - step
+        if xn < lo:  # unreachable in exact arithmetic; a guard against rounding
+            xn = lo
+        if not xn < x:
+            return x, it, True
+        x = xn
+        if tol > 0.0 and step <= tol:
+            return x, it, True
+    return x, max_iter, False
+
+
+@_jit
+def bisect(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
+    """Root of eq. 13 by bisection on the eq. 26 bracket (the paper's Algorithm 1).
+
+    With ``tol > 0`` this is the paper's rule: halve ``[nu_lo, nu_hi]`` until its width is at
+    most ``tol`` and return the midpoint (``tol=1e-4`` is MRCpy's stopping rule). With
+    ``tol <= 0`` it runs to machine precision: the bracket is first cut to ``x <= 0``, split
+    geometrically while it spans binades and arithmetically after, until no float lies
+    strictly inside. Returns ``(x, iterations, converged)``.
+    """
+    lo = base(n_classes, beta)
+    hi = lo - (vmin - vmax)
+    if tol > 0.0:
+        if math.isinf(hi):
+            hi = 0.0
+        for it in range(max_iter):
+            if hi - lo <= tol:
+                return 0.5 * (lo + hi), it, True
+            mid = 0.5 * (lo + hi)
+            if residual(v, n, m, vmax, mid, beta)[0] > 0.0:
+                hi = mid
+            else:
+                lo = mid
+        return 0.5 * (lo + hi), max_iter, hi - lo <= tol
+    if not hi < 0.0:
+        hi = 0.0
+    # Work with magnitudes a = -hi <= b = -lo, both >= 0.
+    a = -hi
+    b = -lo
+    for it in range(max_iter):
+        if a == 0.0:
+            y = b * 1e-12
+        elif b > 4.0 * a:
+            y = math.sqrt(a) * math.sqrt(b)
+        else:
+            y = 0.5 * (a + b)
+        if not (a < y < b):
+            return -a if a == b else -0.5 * (a + b), it, True
+        if residual(v, n, m, vmax, -y, beta)[0] > 0.0:
+            a = y
+        else:
+            b = y
+    return -0.5 * (a + b), max_iter, False
+
+
+@_jit
+def sparsemax(v, n, vmax):
+    """beta = 1 closed form: ``tau = (S_K - 1) / K`` on the support, found by Michelot's
+    iteration from the superset ``{z_c > -1}``; returns the shifted root ``x = -(1 + tau)``
+    and the iteration count."""
+    k_prev = -1
+    tau = -1.0
+    it = 0
+    while True:
+        it += 1
+        s = 0.0
+        comp = 0.0
+        k = 0
+        for c in range(n):
+            z = float(v[c]) - vmax
+            if z > tau:
+                k += 1
+                s, comp = add(s, comp, z)
+        tau = ((s + comp) - 1.0) / k
+        if k == k_prev:
+            return -(1.0 + tau), it
+        k_prev = k
+
+
+@_jit
+def softmax(v, n, m, vmax):
+    """beta = inf closed form: ``x = -log(sum_c exp(z_c))`` as ``-log1p`` of the non-max terms."""
+    s = 0.0
+    comp = 0.0
+    for c in range(n):
+        if c != m:
+            s, comp = add(s, comp, math.exp(float(v[c]) - vmax))
+    return -math.log1p(s + comp)
+
+
+@_jit
+def solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter):
+    """Dispatch one row: closed forms at beta = 1 and inf (method 0), else Newton (0) or
+    bisection (1). Returns ``(x, iterations, converged)``."""
+    if method == 0:
+        if beta == 1.0:
+            x, it = sparsemax(v, n, vmax)
+            return x, it, True
+        if math.isinf(beta):
+            return softmax(v, n, m, vmax), 1, True
+        return newton(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter)
+    return bisect(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter)
+
+
+@_jit
+def p_term(t, beta):
+    """``[s]_+**beta`` for ``s = 1 + t / beta`` (eq. 14), exact ``1 + t`` at beta = 1."""
+    if not t > -beta:
+        return 0.0
+    if beta == 1.0:
+        return 1.0 + t
+    return math.exp(log_p(t, beta))
+
+
+@_jit
+def q_term(t, beta):
+    """``[s]_+**(beta - 1)`` (unnormalized eq. 17); 1 on the support at beta = 1."""
+    if not t > -beta:
+        return 0.0
+    return math.exp(log_q(t, beta))
+
+
+@_jit
+def q_total(v, n, vmax, x, beta):
+    """``sum_c [s_c]_+**(beta - 1)``, the normalizer of eq. 17 (compensated)."""
+    s = 0.0
+    comp = 0.0
+    for c in range(n):
+        s, comp = add(s, comp, q_term((float(v[c]) - vmax) + x, beta))
+    return s + comp

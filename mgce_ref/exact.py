@@ -1,0 +1,178 @@
+"""Exact solvers: the "exact" backend (SciPy, full float64) and the mpmath ground truth.
+
+``backend="exact"`` finds each row's root with ``scipy.optimize.brentq`` on eq. 13, evaluated
+with ``math.fsum`` (correctly rounded sums), then polishes it to the float whose residual is
+smallest among its neighbours: the last bit float64 allows. ``mp_reference`` solves the same
+equation in arbitrary precision (``dps`` digits, 50 by default) with its own algorithm (Newton
+on ``f`` itself from the right, certified by its residual); the tests use it as ground truth.
+"""
+
+import math
+
+import numpy as np
+
+from . import numpy_backend as npb
+from .closed_forms import softmax_root, sparsemax_root
+from .config import BISECT_MAX_ITER, MP_DPS
+
+
+def _f(x, z, m, beta):
+    """Eq. 13 residual of one row at shifted x, correctly rounded sum of float64 terms."""
+    terms = []
+    for c, zc in enumerate(z):
+        t = zc + x
+        if t > -beta:
+            e = float(npb.log_p(np.float64(t), beta))
+            terms.append(math.expm1(e) if c == m else math.exp(e))
+    return math.fsum(terms)
+
+
+def _root_row(z, beta, tol, max_iter):
+    from scipy.optimize import brentq
+
+    m = int(np.argmax(z))
+    lo = float(npb.base(len(z), beta))
+    hi = min(lo - float(z.min()), 0.0)
+    f_hi = _f(hi, z, m, beta)
+    if f_hi <= 0.0 or lo == hi:
+        return hi, 0, True
+    if _f(lo, z, m, beta) >= 0.0:
+        return lo, 0, True
+    xtol = tol if tol > 0.0 else 1e-300
+    x, res = brentq(_f, lo, hi, args=(z, m, beta), xtol=xtol, rtol=4 * np.finfo(float).eps,
+                    maxiter=max_iter, full_output=True, disp=False)
+    if tol <= 0.0:  # polish: the float with the smallest |f| among x and its neighbours
+        cands = [x]
+        for direction in (-math.inf, math.inf):
+            y = x
+            for _ in range(4):
+                y = math.nextafter(y, direction)
+                cands.append(y)
+        x = min(cands, key=lambda c: (abs(_f(c, z, m, beta)), c))
+    return x, res.iterations, res.converged
+
+
+def _roots(z, beta, tol, max_iter):
+    B = z.shape[0]
+    if beta == 1.0:
+        return sparsemax_root(z), np.ones(B, np.int64), np.ones(B, bool)
+    if math.isinf(beta):
+        return softmax_root(z), np.ones(B, np.int64), np.ones(B, bool)
+    x = np.empty(B)
+    iterations = np.zeros(B, np.int64)
+    converged = np.ones(B, bool)
+    for r in range(B):
+        x[r], iterations[r], converged[r] = _root_row(z[r], beta, tol, max_iter or BISECT_MAX_ITER)
+    return x, iterations, converged
+
+
+def solve(h, beta, method, tol, max_iter):
+    """The exact root whatever ``method`` says: brentq (``tol`` is its ``xtol``), or the
+    closed forms at beta = 1 and inf."""
+    z, vmax = npb._shift(h)
+    x, iterations, converged = _roots(z, beta, tol, max_iter)
+    return x - vmax, iterations, converged
+
+
+def forward(h, labels, beta, outputs):
+    z, vmax = npb._shift(h)
+    x = _roots(z, beta, 0.0, None)[0]
+    out = npb.outputs_from_root(z, labels, beta, x, outputs)
+    if "nu" in out:
+        out["nu"] = x - vmax
+    return {k: out[k].astype(h.dtype, copy=False) for k in outputs}
+
+
+# ----------------------------------------------------------------------------- mpmath
+
+
+def mp_nu(row, beta, dps=MP_DPS):
+    """The root of eq. 13 for one row of float64 logits, as an mpmath number with ``dps`` digits.
+
+    beta = 1 and inf use the closed forms in exact arithmetic; otherwise Newton on ``f`` from
+    the upper end of the eq. 26 bracket (``f`` is convex and increasing, so the iterates fall
+    monotonically to the root), stopped when the step is below ``10**-(dps - 5)`` and checked
+    by the residual.
+    """
+    import mpmath
+
+    with mpmath.workdps(dps + 10):
+        h = [mpmath.mpf(float(v)) for v in row]
+        C = len(h)
+        if beta == 1.0:
+            hs = sorted(h, reverse=True)
+            best = None
+            s = mpmath.mpf(0)
+            for k, v in enumerate(hs, start=1):
+                s += v
+                tau = (s - 1) / k
+                best = tau if best is None or tau > best else best
+            return +(-(1 + best))
+        if math.isinf(beta):
+            return -mpmath.log(mpmath.fsum(mpmath.exp(v) for v in h))
+        b = mpmath.mpf(beta)
+
+        def f_and_d(nu):
+            f = mpmath.mpf(-1)
+            d = mpmath.mpf(0)
+            for v in h:
+                s = (v + nu) / b + 1
+                if s > 0:
+                    f += s**b
+                    d += s ** (b - 1)
+            return f, d
+
+        base = b * mpmath.expm1(-mpmath.log(C) / b)
+        x = min(base - min(h), -max(h))
+        eps = mpmath.mpf(10) ** (-(dps + 5))
+        for _ in range(10_000):
+            f, d = f_and_d(x)
+            if f <= 0:
+                break
+            step = f / d
+            x -= step
+            if step <= eps * max(1, abs(x)):
+                break
+        f, _ = f_and_d(x)
+        if abs(f) > mpmath.mpf(10) ** (-dps):
+            raise ArithmeticError(f"mpmath solve did not converge (residual {f})")
+        return x
+
+
+def mp_reference(logits, labels=None, beta=2.0, dps=MP_DPS):
+    """Ground truth for every output, computed with ``dps`` digits and rounded to float64.
+
+    Returns a dict with "nu" (B,), "link" (B, C), "worst_case" (B, C) and, with labels,
+    "loss" (B,) and "grad" (B, C). ``logits`` is a (B, C) float array, ``labels`` (B,) ints.
+    """
+    import mpmath
+
+    h = np.asarray(logits, dtype=np.float64)
+    B, C = h.shape
+    out = {k: np.empty((B, C)) for k in ("link", "worst_case")}
+    out["nu"] = np.empty(B)
+    if labels is not None:
+        out["loss"] = np.empty(B)
+        out["grad"] = np.empty((B, C))
+    with mpmath.workdps(dps + 10):
+        for r in range(B):
+            nu = mp_nu(h[r], beta, dps)
+            row = [mpmath.mpf(float(v)) for v in h[r]]
+            if math.isinf(beta):
+                p = [mpmath.exp(v + nu) for v in row]
+                w = p
+            else:
+                b = mpmath.mpf(beta)
+                s = [(v + nu) / b + 1 for v in row]
+                p = [si**b if si > 0 else mpmath.mpf(0) for si in s]
+                w = [(si ** (b - 1) if beta > 1 else mpmath.mpf(1)) if si > 0 else mpmath.mpf(0) for si in s]
+            total = mpmath.fsum(w)
+            q = [wi / total for wi in w]
+            out["nu"][r] = float(nu)
+            out["link"][r] = [float(v) for v in p]
+            out["worst_case"][r] = [float(v) for v in q]
+            if labels is not None:
+                y = int(labels[r])
+                out["loss"][r] = float(-row[y] - nu)
+                out["grad"][r] = [float(q[c] - (1 if c == y else 0)) for c in range(C)]
+    return out

@@ -1,0 +1,86 @@
+"""Numba CPU backend: the row kernels of ``_kernels`` composed into ``prange`` batch kernels.
+
+Each work item takes ``ROWS_PER_CHUNK`` rows and one float64 scratch row (the candidate
+classes of ``_kernels.collect``), so no (B, C) temporary is made beyond the outputs. float32
+logits are read as float64 element by element and results rounded once, on store.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from . import _kernels as K
+from .config import NEWTON_MAX_ITER, ROWS_PER_CHUNK
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _solve_batch(h, beta, method, tol, max_iter, nu, iterations, converged):
+    B, C = h.shape
+    for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
+        buf = np.empty(C)
+        for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
+            n, m, vmax, vmin = K.collect(h[r], beta, buf)
+            x, it, ok = K.solve(buf, n, m, vmax, vmin, C, beta, method, tol, max_iter)
+            nu[r] = x - vmax
+            iterations[r] = it
+            converged[r] = ok
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _forward_batch(h, labels, beta, nu, p, q, loss, grad):
+    """One solve per row, then one pass over the row writing each wanted output.
+
+    An output is wanted when its array has B rows (unwanted ones are passed with 0 rows).
+    """
+    B, C = h.shape
+    want_q = q.shape[0] == B
+    want_grad = grad.shape[0] == B
+    for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
+        buf = np.empty(C)
+        for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
+            row = h[r]
+            n, m, vmax, vmin = K.collect(row, beta, buf)
+            x = K.solve(buf, n, m, vmax, vmin, C, beta, 0, 0.0, NEWTON_MAX_ITER)[0]
+            if nu.shape[0] == B:
+                nu[r] = x - vmax
+            if p.shape[0] == B:
+                for c in range(C):
+                    p[r, c] = K.p_term((float(row[c]) - vmax) + x, beta)
+            if want_q or want_grad:
+                total = K.q_total(buf, n, vmax, x, beta)
+                for c in range(C):
+                    qc = K.q_term((float(row[c]) - vmax) + x, beta) / total
+                    if want_q:
+                        q[r, c] = qc
+                    if want_grad:
+                        grad[r, c] = qc
+                if want_grad:
+                    grad[r, labels[r]] -= 1.0
+            if loss.shape[0] == B:
+                loss[r] = -((float(row[labels[r]]) - vmax) + x)
+
+
+def solve(h, beta, method, tol, max_iter):
+    """Shifted-and-restored root nu per row, with iteration counts and convergence flags."""
+    B = h.shape[0]
+    nu = np.empty(B)
+    iterations = np.empty(B, dtype=np.int64)
+    converged = np.empty(B, dtype=np.bool_)
+    _solve_batch(h, beta, 0 if method == "newton" else 1, tol, max_iter, nu, iterations, converged)
+    return nu, iterations, converged
+
+
+def forward(h, labels, beta, outputs):
+    """The requested subset of nu, link, worst_case, loss, grad, in ``h.dtype``."""
+    B, C = h.shape
+    dt = h.dtype
+    out = {
+        "nu": np.empty(B if "nu" in outputs else 0, dt),
+        "link": np.empty((B, C) if "link" in outputs else (0, C), dt),
+        "worst_case": np.empty((B, C) if "worst_case" in outputs else (0, C), dt),
+        "loss": np.empty(B if "loss" in outputs else 0, dt),
+        "grad": np.empty((B, C) if "grad" in outputs else (0, C), dt),
+    }
+    if labels is None:
+        labels = np.zeros(0, np.int64)
+    _forward_batch(h, labels, beta, out["nu"], out["link"], out["worst_case"], out["loss"], out["grad"])
+    return {name: out[name] for name in outputs}
