@@ -1,20 +1,14 @@
-"""Adapters for the peer implementations that mgce_ref judges and benchmarks.
+"""Adapters for the peers mgce_ref judges and benchmarks.
 
-Two peers are wrapped:
+* MRCpy's torch ``mgce_loss`` (``MRCpy/pytorch/mgce/loss.py``, GPL-3.0), loaded by
+  file location so ``MRCpy/__init__.py`` (cvxpy, gurobipy) never runs. No code of
+  it is copied here.
+* ``entmax.entmax_bisect`` (MIT), the link with ``alpha = 1 + 1/beta``.
 
-* MRCpy's torch ``mgce_loss`` (``MRCpy/pytorch/mgce/loss.py``, GPL-3.0). It is
-  loaded by file location so that ``MRCpy/__init__.py`` (which imports cvxpy and
-  gurobipy) never runs. Nothing of its code is copied here.
-* ``entmax.entmax_bisect`` (MIT), the alpha-entmax link with
-  ``alpha = 1 + 1/beta``.
-
-The ``*_backend`` functions take NumPy inputs and return per-sample float64
-NumPy arrays, so the conformance kit can compare them with the reference. The
-``*_torch_op*`` functions return plain callables on torch tensors for the
-benchmark (no conversion inside). Peers are called as a user would call them;
-their behaviour is never corrected here, only reported.
-
-torch is imported lazily: ``import mgce_ref.peers`` works without it.
+``*_backend`` take NumPy input and return per-sample float64 NumPy arrays for the
+conformance kit; ``*_torch_op*`` return callables on torch tensors for the
+benchmark. Peers are called as a user would; their behaviour is reported, never
+corrected. torch is imported lazily: ``import mgce_ref.peers`` works without it.
 """
 import contextlib
 import importlib.util
@@ -51,8 +45,7 @@ def load_mrcpy_loss():
     Returns
     -------
     module
-        The loaded module (cached after the first call); ``module.mgce_loss`` is
-        the peer class.
+        The loaded module (cached); ``module.mgce_loss`` is the peer class.
 
     Raises
     ------
@@ -84,9 +77,6 @@ def load_mrcpy_loss():
 def _default_dtype(torch, dtype):
     """Temporarily make ``dtype`` torch's default dtype (restored on exit)."""
     old = torch.get_default_dtype()
-    if dtype == old:
-        yield
-        return
     torch.set_default_dtype(dtype)
     try:
         yield
@@ -109,7 +99,6 @@ def _check(logits, labels):
 def _require_two_classes(num_classes):
     if num_classes < 2:
         raise ValueError(f"MRCpy's mgce_loss requires num_classes >= 2 (got {num_classes})")
-
 
 def mrcpy_backend(logits, labels, beta, *, loss_mode="reconstruct",
                   float64_default_dtype=True):
@@ -259,7 +248,7 @@ def entmax_torch_op(beta):
     Returns
     -------
     callable
-        Maps a (B, C) torch tensor to entmax probabilities of the same dtype.
+        (B, C) torch tensor -> entmax probabilities of the same dtype.
     """
     _import_torch(_ENTMAX_INSTALL)
     try:
