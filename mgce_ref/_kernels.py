@@ -18,33 +18,51 @@ _jit = njit(cache=True, error_model="numpy")
 
 
 @_jit
-def log_s(t, beta):
-    """``log1p(t / beta)``: the log of ``s = 1 + t / beta``; exact series for tiny ratios."""
-    x = t / beta
-    if abs(x) < SERIES_CUTOFF:
-        return x * (1.0 - x * (0.5 - x * (1.0 / 3.0)))
-    return math.log1p(x)
+def beta_s(z, x, beta):
+    """``beta * s = beta + z + x`` with one rounding where it matters.
+
+    Near the edge of the support (``s -> 0``) ``beta + (z + x)`` cancels; ``t = z + x`` is
+    split exactly (two-sum), ``beta + t`` is then exact (Sterbenz) and the lost low part is
+    added back, so a tiny ``s`` keeps its relative accuracy.
+    """
+    t = z + x
+    bz = t - z
+    t_lo = (z - (t - bz)) + (x - bz)
+    return (beta + t) + t_lo
 
 
 @_jit
-def log_p(t, beta):
-    """``beta * log1p(t / beta)`` = log of ``s**beta``; tends to ``t`` as beta -> inf."""
-    x = t / beta
-    if abs(x) < SERIES_CUTOFF:
-        return t * (1.0 - x * (0.5 - x * (1.0 / 3.0)))
-    return beta * math.log1p(x)
+def log_s(z, x, beta):
+    """``log s = log1p((z + x) / beta)``: series for tiny ratios (beta up to 1e308 and inf
+    neither underflow nor lose digits), ``log(beta_s / beta)`` for ``s < 1/2``."""
+    r = (z + x) / beta
+    if abs(r) < SERIES_CUTOFF:
+        return r * (1.0 - r * (0.5 - r * (1.0 / 3.0)))
+    if r < -0.5:
+        return math.log(beta_s(z, x, beta) / beta)
+    return math.log1p(r)
 
 
 @_jit
-def log_q(t, beta):
-    """``(beta - 1) * log1p(t / beta)`` = log of ``s**(beta - 1)``, the unnormalized eq. 17.
+def log_p(z, x, beta):
+    """``beta * log s``, the log of ``p = s**beta`` (eq. 14); tends to ``z + x`` as beta -> inf."""
+    t = z + x
+    r = t / beta
+    if abs(r) < SERIES_CUTOFF:
+        return t * (1.0 - r * (0.5 - r * (1.0 / 3.0)))
+    return beta * log_s(z, x, beta)
+
+
+@_jit
+def log_q(z, x, beta):
+    """``(beta - 1) * log s`` = log of ``s**(beta - 1)``, the unnormalized eq. 17.
 
     Written with ``beta - 1`` (exact in floating point) rather than ``log_p - log_s``, which
     would cancel catastrophically for beta near 1.
     """
     if math.isinf(beta):
-        return t
-    return (beta - 1.0) * log_s(t, beta)
+        return z + x
+    return (beta - 1.0) * log_s(z, x, beta)
 
 
 @_jit
@@ -88,7 +106,8 @@ def collect(row, beta, buf):
             m = n
             buf[n] = v
             n += 1
-        elif v > vmax - beta:
+        elif v - vmax > -beta:  # z_c > -beta, as the residual computes it (not v > vmax - beta,
+            # which rounds to v > vmax for huge logits)
             buf[n] = v
             n += 1
         if v < vmin:
@@ -107,12 +126,18 @@ def residual(v, n, m, vmax, x, beta):
     comp = 0.0
     d = 0.0
     for c in range(n):
-        t = (float(v[c]) - vmax) + x
+        z = float(v[c]) - vmax
+        t = z + x
         if t > -beta:
-            e = log_p(t, beta)
-            term = math.expm1(e) if c == m else math.exp(e)
+            e = log_p(z, x, beta)
+            if c == m:
+                term = math.expm1(e)
+                p = term + 1.0
+            else:
+                term = math.exp(e)
+                p = term
             f, comp = add(f, comp, term)
-            d += math.exp(log_q(t, beta))
+            d += p / (1.0 + t / beta)  # s**(beta - 1) = p / s: a division, not a third exp
     return f + comp, d
 
 
@@ -245,21 +270,21 @@ def solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter):
 
 
 @_jit
-def p_term(t, beta):
-    """``[s]_+**beta`` for ``s = 1 + t / beta`` (eq. 14), exact ``1 + t`` at beta = 1."""
-    if not t > -beta:
+def p_term(z, x, beta):
+    """``[s]_+**beta`` (eq. 14) for ``s = 1 + (z + x) / beta``; ``s`` itself at beta = 1."""
+    if not z + x > -beta:
         return 0.0
     if beta == 1.0:
-        return 1.0 + t
-    return math.exp(log_p(t, beta))
+        return beta_s(z, x, 1.0)
+    return math.exp(log_p(z, x, beta))
 
 
 @_jit
-def q_term(t, beta):
+def q_term(z, x, beta):
     """``[s]_+**(beta - 1)`` (unnormalized eq. 17); 1 on the support at beta = 1."""
-    if not t > -beta:
+    if not z + x > -beta:
         return 0.0
-    return math.exp(log_q(t, beta))
+    return math.exp(log_q(z, x, beta))
 
 
 @_jit
@@ -268,5 +293,5 @@ def q_total(v, n, vmax, x, beta):
     s = 0.0
     comp = 0.0
     for c in range(n):
-        s, comp = add(s, comp, q_term((float(v[c]) - vmax) + x, beta))
+        s, comp = add(s, comp, q_term(float(v[c]) - vmax, x, beta))
     return s + comp

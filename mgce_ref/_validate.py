@@ -34,7 +34,9 @@ def logits(x):
     squeeze = h.ndim == 1
     if squeeze:
         h = h[None, :]
-    if h.size and not np.isfinite(h.sum(dtype=np.float64)):
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = h.sum(dtype=np.float64) if h.size else 0.0
+    if not np.isfinite(total):
         _raise_nonfinite(h, squeeze)
     return h, squeeze
 

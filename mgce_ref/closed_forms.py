@@ -15,7 +15,8 @@ def sparsemax_root(z):
     zs = -np.sort(-z, axis=1)
     cs = np.cumsum(zs, axis=1)
     k = np.arange(1, C + 1)
-    support = 1.0 + k * zs > cs  # a prefix of the sorted row: k <= K exactly
+    with np.errstate(over="ignore", invalid="ignore"):  # z = -inf only where z is out anyway
+        support = 1.0 + k * zs > cs  # a prefix of the sorted row: k <= K exactly
     K = support.sum(axis=1)
     tau = (cs[np.arange(B), K - 1] - 1.0) / K
     return -(1.0 + tau)

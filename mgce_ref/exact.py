@@ -20,9 +20,8 @@ def _f(x, z, m, beta):
     """Eq. 13 residual of one row at shifted x, correctly rounded sum of float64 terms."""
     terms = []
     for c, zc in enumerate(z):
-        t = zc + x
-        if t > -beta:
-            e = float(npb.log_p(np.float64(t), beta))
+        if zc + x > -beta:
+            e = float(npb.log_p(np.float64(zc), np.float64(x), beta))
             terms.append(math.expm1(e) if c == m else math.exp(e))
     return math.fsum(terms)
 
@@ -87,43 +86,46 @@ def forward(h, labels, beta, outputs):
 
 
 def mp_nu(row, beta, dps=MP_DPS):
-    """The root of eq. 13 for one row of float64 logits, as an mpmath number with ``dps`` digits.
+    """The shifted root ``x = nu + max(h)`` of eq. 13 for one row of float64 logits, as an
+    mpmath number with ``dps`` digits, and the shifted row ``z = h - max(h)`` it refers to.
 
-    beta = 1 and inf use the closed forms in exact arithmetic; otherwise Newton on ``f`` from
-    the upper end of the eq. 26 bracket (``f`` is convex and increasing, so the iterates fall
-    monotonically to the root), stopped when the step is below ``10**-(dps - 5)`` and checked
-    by the residual.
+    Shifting is exact math and keeps the digits where they matter (``nu`` itself may be
+    -1e308 while the loss is 1e-20). beta = 1 and inf use the closed forms in exact
+    arithmetic; otherwise Newton on ``f`` itself from the upper end of the eq. 26 bracket
+    (``f`` is convex and increasing, so the iterates fall monotonically to the root), stopped
+    when the step is below ``10**-(dps + 5)`` and checked by the residual.
     """
     import mpmath
 
     with mpmath.workdps(dps + 10):
         h = [mpmath.mpf(float(v)) for v in row]
-        C = len(h)
+        hmax = max(h)
+        z = [v - hmax for v in h]
+        C = len(z)
         if beta == 1.0:
-            hs = sorted(h, reverse=True)
-            best = None
             s = mpmath.mpf(0)
-            for k, v in enumerate(hs, start=1):
+            best = None
+            for k, v in enumerate(sorted(z, reverse=True), start=1):
                 s += v
                 tau = (s - 1) / k
                 best = tau if best is None or tau > best else best
-            return +(-(1 + best))
+            return -(1 + best), z
         if math.isinf(beta):
-            return -mpmath.log(mpmath.fsum(mpmath.exp(v) for v in h))
+            return -mpmath.log(mpmath.fsum(mpmath.exp(v) for v in z)), z
         b = mpmath.mpf(beta)
 
-        def f_and_d(nu):
+        def f_and_d(x):
             f = mpmath.mpf(-1)
             d = mpmath.mpf(0)
-            for v in h:
-                s = (v + nu) / b + 1
+            for v in z:
+                s = (v + x) / b + 1
                 if s > 0:
                     f += s**b
                     d += s ** (b - 1)
             return f, d
 
         base = b * mpmath.expm1(-mpmath.log(C) / b)
-        x = min(base - min(h), -max(h))
+        x = min(base - min(z), mpmath.mpf(0))
         eps = mpmath.mpf(10) ** (-(dps + 5))
         for _ in range(10_000):
             f, d = f_and_d(x)
@@ -136,11 +138,13 @@ def mp_nu(row, beta, dps=MP_DPS):
         f, _ = f_and_d(x)
         if abs(f) > mpmath.mpf(10) ** (-dps):
             raise ArithmeticError(f"mpmath solve did not converge (residual {f})")
-        return x
+        return x, z
 
 
 def mp_reference(logits, labels=None, beta=2.0, dps=MP_DPS):
     """Ground truth for every output, computed with ``dps`` digits and rounded to float64.
+
+    Independent of the fast paths: its own root finder (:func:`mp_nu`), plain formulas.
 
     Returns a dict with "nu" (B,), "link" (B, C), "worst_case" (B, C) and, with labels,
     "loss" (B,) and "grad" (B, C). ``logits`` is a (B, C) float array, ``labels`` (B,) ints.
@@ -156,23 +160,22 @@ def mp_reference(logits, labels=None, beta=2.0, dps=MP_DPS):
         out["grad"] = np.empty((B, C))
     with mpmath.workdps(dps + 10):
         for r in range(B):
-            nu = mp_nu(h[r], beta, dps)
-            row = [mpmath.mpf(float(v)) for v in h[r]]
+            x, z = mp_nu(h[r], beta, dps)
             if math.isinf(beta):
-                p = [mpmath.exp(v + nu) for v in row]
+                p = [mpmath.exp(v + x) for v in z]
                 w = p
             else:
                 b = mpmath.mpf(beta)
-                s = [(v + nu) / b + 1 for v in row]
+                s = [(v + x) / b + 1 for v in z]
                 p = [si**b if si > 0 else mpmath.mpf(0) for si in s]
                 w = [(si ** (b - 1) if beta > 1 else mpmath.mpf(1)) if si > 0 else mpmath.mpf(0) for si in s]
             total = mpmath.fsum(w)
             q = [wi / total for wi in w]
-            out["nu"][r] = float(nu)
+            out["nu"][r] = float(x - max(mpmath.mpf(float(v)) for v in h[r]))
             out["link"][r] = [float(v) for v in p]
             out["worst_case"][r] = [float(v) for v in q]
             if labels is not None:
                 y = int(labels[r])
-                out["loss"][r] = float(-row[y] - nu)
+                out["loss"][r] = float(-z[y] - x)
                 out["grad"][r] = [float(q[c] - (1 if c == y else 0)) for c in range(C)]
     return out

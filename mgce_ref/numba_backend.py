@@ -44,15 +44,15 @@ def _forward_batch(h, labels, beta, nu, p, q, loss, grad):
                 nu[r] = x - vmax
             if p.shape[0] == B:
                 for c in range(C):
-                    p[r, c] = K.p_term((float(row[c]) - vmax) + x, beta)
+                    p[r, c] = K.p_term(float(row[c]) - vmax, x, beta)
             if want_q or want_grad:
+                # q over the candidates, then one pass writing q (or q - e_y) per class.
                 total = K.q_total(buf, n, vmax, x, beta)
+                out = q if want_q else grad
                 for c in range(C):
-                    qc = K.q_term((float(row[c]) - vmax) + x, beta) / total
-                    if want_q:
-                        q[r, c] = qc
-                    if want_grad:
-                        grad[r, c] = qc
+                    out[r, c] = K.q_term(float(row[c]) - vmax, x, beta) / total
+                if want_q and want_grad:
+                    grad[r] = q[r]
                 if want_grad:
                     grad[r, labels[r]] -= 1.0
             if loss.shape[0] == B:

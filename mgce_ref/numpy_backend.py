@@ -12,27 +12,33 @@ from .closed_forms import softmax_root, sparsemax_root
 from .config import NEWTON_MAX_ITER, SERIES_CUTOFF
 
 
-def _series(x, full, short):
-    return np.where(np.abs(x) < SERIES_CUTOFF, short, full)
+def beta_s(z, x, beta):
+    """beta + z + x with the two-sum correction (see ``_kernels.beta_s``)."""
+    t = z + x
+    bz = t - z
+    return (beta + t) + ((z - (t - bz)) + (x - bz))
 
 
-def log_s(t, beta):
-    """log1p(t / beta), with the series for tiny ratios (see ``_kernels.log_s``)."""
-    x = t / beta
-    return _series(x, np.log1p(x), x * (1.0 - x * (0.5 - x / 3.0)))
+def log_s(z, x, beta):
+    """log s for s = 1 + (z + x)/beta: series for tiny ratios, log(beta_s/beta) below 1/2."""
+    r = (z + x) / beta
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(r < -0.5, np.log(beta_s(z, x, beta) / beta), np.log1p(r))
+    return np.where(np.abs(r) < SERIES_CUTOFF, r * (1.0 - r * (0.5 - r / 3.0)), out)
 
 
-def log_p(t, beta):
-    """beta * log1p(t / beta); ``t`` itself at beta = inf."""
+def log_p(z, x, beta):
+    """beta * log s; ``z + x`` itself at beta = inf."""
+    t = z + x
     if np.isinf(beta):
         return t
-    x = t / beta
-    return _series(x, beta * np.log1p(x), t * (1.0 - x * (0.5 - x / 3.0)))
+    r = t / beta
+    return np.where(np.abs(r) < SERIES_CUTOFF, t * (1.0 - r * (0.5 - r / 3.0)), beta * log_s(z, x, beta))
 
 
-def log_q(t, beta):
-    """(beta - 1) * log1p(t / beta)."""
-    return t if np.isinf(beta) else (beta - 1.0) * log_s(t, beta)
+def log_q(z, x, beta):
+    """(beta - 1) * log s."""
+    return z + x if np.isinf(beta) else (beta - 1.0) * log_s(z, x, beta)
 
 
 def base(n_classes, beta):
@@ -47,20 +53,21 @@ def base(n_classes, beta):
 def _shift(h):
     h = h.astype(np.float64)
     vmax = h.max(axis=1)
-    return h - vmax[:, None], vmax
+    with np.errstate(over="ignore"):  # a spread beyond 1.8e308 gives z = -inf: p = 0, rightly
+        return h - vmax[:, None], vmax
 
 
 def residual(z, x, beta):
     """f(x) and f'(x) of eq. 13 per row; the first maximum contributes expm1."""
-    t = z + x[:, None]
-    live = t > -beta
-    t = np.where(live, t, 0.0)
-    e = log_p(t, beta)
+    xb = x[:, None]
+    live = z + xb > -beta
+    zl = np.where(live, z, 0.0)  # keeps the logs finite; masked out below
+    e = log_p(zl, xb, beta)
     terms = np.where(live, np.exp(e), 0.0)
     rows = np.arange(z.shape[0])
     first = np.argmax(z, axis=1)
     terms[rows, first] = np.expm1(e[rows, first])
-    d = np.where(live, np.exp(log_q(t, beta)), 0.0).sum(axis=1)
+    d = np.where(live, np.exp(log_q(zl, xb, beta)), 0.0).sum(axis=1)
     return terms.sum(axis=1), d
 
 
@@ -145,16 +152,16 @@ def solve(h, beta, method, tol, max_iter):
 
 def outputs_from_root(z, labels, beta, x, outputs):
     """Evaluate the wanted outputs (eqs. 14, 17, 22, 23) at the shifted root ``x``."""
-    t = z + x[:, None]
-    live = t > -beta
-    t0 = np.where(live, t, 0.0)
+    xb = x[:, None]
+    live = z + xb > -beta
+    zl = np.where(live, z, 0.0)
     rows = np.arange(z.shape[0])
     out = {}
     if "link" in outputs:
-        p = 1.0 + t0 if beta == 1.0 else np.exp(log_p(t0, beta))
+        p = beta_s(zl, xb, 1.0) if beta == 1.0 else np.exp(log_p(zl, xb, beta))
         out["link"] = np.where(live, p, 0.0)
     if "worst_case" in outputs or "grad" in outputs:
-        w = np.where(live, np.exp(log_q(t0, beta)), 0.0)
+        w = np.where(live, np.exp(log_q(zl, xb, beta)), 0.0)
         q = w / w.sum(axis=1, keepdims=True)
         if "worst_case" in outputs:
             out["worst_case"] = q
