@@ -13,9 +13,9 @@ def sparsemax_root(z):
     """Shifted root at beta = 1 for rows ``z`` (B, C) with ``max(z) = 0``: ``-(1 + tau)``."""
     B, C = z.shape
     zs = -np.sort(-z, axis=1)
-    cs = np.cumsum(zs, axis=1)
     k = np.arange(1, C + 1)
-    with np.errstate(over="ignore", invalid="ignore"):  # z = -inf only where z is out anyway
+    with np.errstate(over="ignore", invalid="ignore"):  # huge |z| only where z is out anyway
+        cs = np.cumsum(zs, axis=1)
         support = 1.0 + k * zs > cs  # a prefix of the sorted row: k <= K exactly
     K = support.sum(axis=1)
     tau = (cs[np.arange(B), K - 1] - 1.0) / K

@@ -1,0 +1,171 @@
+"""Bad input is refused with a message that names what is wrong; odd but valid input works."""
+
+import math
+
+import numpy as np
+import pytest
+
+import mgce_ref
+
+H = np.array([[0.5, -1.0, 2.0], [0.0, 0.0, 1.0]])
+Y = np.array([2, 0])
+
+ALL = {
+    "interval": lambda h, y, beta, be: mgce_ref.interval(h, beta),
+    "solve_nu": lambda h, y, beta, be: mgce_ref.solve_nu(h, beta, backend=be),
+    "link": lambda h, y, beta, be: mgce_ref.link(h, beta, backend=be),
+    "worst_case": lambda h, y, beta, be: mgce_ref.worst_case(h, beta, backend=be),
+    "loss": lambda h, y, beta, be: mgce_ref.loss(h, y, beta, backend=be),
+    "grad": lambda h, y, beta, be: mgce_ref.grad(h, y, beta, backend=be),
+    "loss_and_grad": lambda h, y, beta, be: mgce_ref.loss_and_grad(h, y, beta, backend=be),
+}
+WITH_LABELS = ("loss", "grad", "loss_and_grad")
+
+
+@pytest.fixture(params=sorted(ALL))
+def fn(request):
+    return ALL[request.param]
+
+
+@pytest.mark.parametrize("bad, what", [(np.nan, "NaN"), (np.inf, "an infinite value"),
+                                       (-np.inf, "an infinite value")])
+def test_nonfinite_logits_name_the_row(fn, backend, bad, what):
+    h = np.zeros((4, 3))
+    h[2, 1] = bad
+    with pytest.raises(ValueError, match=rf"logits row 2 contains {what} \(column 1\)"):
+        fn(h, np.zeros(4, int), 2.0, backend)
+
+
+def test_nonfinite_1d_logits_name_the_index():
+    with pytest.raises(ValueError, match=r"logits contain NaN at index 2"):
+        mgce_ref.link([0.0, 1.0, np.nan], beta=2.0)
+
+
+def test_finite_logits_whose_sum_overflows_are_accepted():
+    p = mgce_ref.link(np.array([1e308, 1e308, -1e308]), beta=2.0)
+    np.testing.assert_allclose(p, [0.5, 0.5, 0.0], rtol=0, atol=1e-16)
+
+
+@pytest.mark.parametrize("beta, match", [
+    (0.5, r"beta = 0.5 is below 1"), (-math.inf, r"beta = -inf is below 1"),
+    (np.nan, r"beta is NaN"), (0.999999, r"below 1")])
+def test_bad_beta(fn, backend, beta, match):
+    with pytest.raises(ValueError, match=match):
+        fn(H, Y, beta, backend)
+
+
+@pytest.mark.parametrize("beta", ["2", None, [2.0], np.array([2.0, 3.0]), True])
+def test_beta_of_wrong_type(beta):
+    with pytest.raises(TypeError, match=r"beta must be a real number"):
+        mgce_ref.link(H, beta=beta)
+
+
+def test_beta_accepts_numpy_scalars_and_ints():
+    want = mgce_ref.link(H, beta=2.0)
+    for beta in (2, np.float32(2.0), np.int64(2), np.array(2.0)):
+        np.testing.assert_array_equal(mgce_ref.link(H, beta=beta), want)
+
+
+@pytest.mark.parametrize("labels, match", [
+    (np.array([2, 3]), r"labels\[1\] = 3 is out of range for 3 classes; labels must lie in \[0, 2\]"),
+    (np.array([-1, 0]), r"labels\[0\] = -1 is negative"),
+    (np.array([2.0, 0.0]), r"labels must be integers, got dtype float64; cast them with .astype\(int\)"),
+    (np.array([1.5, 0.0]), r"labels must be integers, got dtype float64$"),
+    (np.array([2, 0, 1]), r"labels have shape \(3,\); logits with 2 rows need shape \(2,\)"),
+    (np.array([[2, 0]]), r"labels have shape \(1, 2\)"),
+    (np.array([True, False]), r"labels must be integers, got dtype bool"),
+    (np.array(["a", "b"]), r"labels must be integers, got dtype <U1"),
+])
+def test_bad_labels(backend, labels, match):
+    for name in WITH_LABELS:
+        with pytest.raises(ValueError, match=match):
+            ALL[name](H, labels, 2.0, backend)
+
+
+def test_labels_of_1d_logits():
+    assert mgce_ref.loss([0.0, 1.0], 1, beta=2.0) >= 0
+    with pytest.raises(ValueError, match=r"1-D logits take one integer label, got labels of shape \(1,\)"):
+        mgce_ref.loss([0.0, 1.0], [1], beta=2.0)
+    with pytest.raises(ValueError, match=r"label = 2 is out of range for 2 classes"):
+        mgce_ref.loss([0.0, 1.0], 2, beta=2.0)
+    with pytest.raises(TypeError, match=r"labels must be integers, got str"):
+        mgce_ref.loss([0.0, 1.0], "1", beta=2.0)
+
+
+@pytest.mark.parametrize("logits, exc, match", [
+    (np.zeros((2, 2, 2)), ValueError, r"logits must have shape \(C,\) or \(B, C\), got shape \(2, 2, 2\)"),
+    (np.float64(1.0), ValueError, r"got shape \(\)"),
+    (np.zeros((3, 0)), ValueError, r"logits have zero classes \(shape \(3, 0\)\); MGCE needs C >= 1"),
+    (np.zeros(0), ValueError, r"zero classes"),
+    ("0.5, 1.0", TypeError, r"logits must be a numeric array, got str"),
+    (np.array(["a", "b"]), TypeError, r"logits must have a real numeric dtype, got <U1"),
+    (np.array([1 + 1j, 2]), TypeError, r"got complex128"),
+    (np.array([object(), 1.0]), TypeError, r"got object"),
+    (np.array([True, False]), TypeError, r"got bool"),
+    ([[1.0, 2.0], [3.0]], ValueError, r"logits must be a rectangular array"),
+])
+def test_bad_logits(fn, backend, logits, exc, match):
+    with pytest.raises(exc, match=match):
+        fn(logits, 0, 2.0, backend)
+
+
+def test_unknown_backend_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"unknown backend 'torch'; valid backends: 'numba', 'numpy', 'exact', 'cuda'"):
+        mgce_ref.link(H, beta=2.0, backend="torch")
+
+
+def test_empty_batch_gives_empty_results(fn, backend):
+    h = np.zeros((0, 4))
+    out = fn(h, np.zeros(0, int), 2.0, backend)
+    for a in out if isinstance(out, tuple) else (out,):
+        assert a.shape[0] == 0 and a.dtype == np.float64
+
+
+@pytest.mark.parametrize("make", [
+    lambda a: np.asfortranarray(a),
+    lambda a: np.repeat(a, 2, axis=1)[:, ::2],  # strided columns
+    lambda a: a[::-1][::-1],
+    lambda a: a.astype(">f8"),  # big-endian
+])
+def test_layouts_give_identical_results(backend, make):
+    h = np.random.default_rng(3).normal(size=(5, 7))
+    y = np.arange(5)
+    want = mgce_ref.loss_and_grad(h, y, 1.4, backend=backend)
+    got = mgce_ref.loss_and_grad(make(h), y, 1.4, backend=backend)
+    for g, w in zip(got, want):
+        np.testing.assert_array_equal(g, w)
+
+
+@pytest.mark.parametrize("dtype, out", [(np.float32, np.float32), (np.float64, np.float64),
+                                        (np.float16, np.float64), (np.int32, np.float64),
+                                        (np.uint8, np.float64)])
+def test_output_dtype_follows_input(backend, dtype, out):
+    h = np.array([[1, 2, 3], [0, 0, 7]], dtype=dtype)
+    for value in (mgce_ref.link(h, 2.0, backend=backend), mgce_ref.solve_nu(h, 2.0, backend=backend),
+                  *mgce_ref.loss_and_grad(h, np.array([0, 2]), 2.0, backend=backend),
+                  *mgce_ref.interval(h, 2.0)):
+        assert value.dtype == out
+
+
+def test_1d_logits_give_scalars_and_vectors():
+    h = [0.2, -0.4, 1.0]
+    nu = mgce_ref.solve_nu(h, beta=2.0)
+    assert np.ndim(nu) == 0 and isinstance(nu, np.floating)
+    loss, g = mgce_ref.loss_and_grad(h, 2, beta=2.0)
+    assert np.ndim(loss) == 0 and g.shape == (3,)
+    lo, hi = mgce_ref.interval(h, beta=2.0)
+    assert np.ndim(lo) == 0 and lo <= nu <= hi
+
+
+@pytest.mark.parametrize("kw, exc, match", [
+    ({"method": "brent"}, ValueError, r"unknown method 'brent'; valid methods: 'newton', 'bisect'"),
+    ({"tol": 0.0}, ValueError, r"tol = 0.0 is not a positive finite number; pass None"),
+    ({"tol": -1e-3}, ValueError, r"tol = -0.001 is not a positive finite number"),
+    ({"tol": np.nan}, ValueError, r"tol = nan is not a positive finite number"),
+    ({"tol": "1e-4"}, TypeError, r"tol must be a positive number or None, got str"),
+    ({"max_iter": 0}, ValueError, r"max_iter must be a positive integer or None, got 0"),
+    ({"max_iter": 2.5}, ValueError, r"max_iter must be a positive integer or None, got 2.5"),
+])
+def test_bad_solver_options(backend, kw, exc, match):
+    with pytest.raises(exc, match=match):
+        mgce_ref.solve_nu(H, 2.0, backend=backend, **kw)
