@@ -127,18 +127,25 @@ def residual(v, n, m, vmax, x, beta):
     d = 0.0
     for c in range(n):
         z = float(v[c]) - vmax
-        t = z + x
-        if t > -beta:
-            e = log_p(z, x, beta)
-            if c == m:
-                term = math.expm1(e)
-                p = term + 1.0
-            else:
-                term = math.exp(e)
-                p = term
+        if z + x > -beta:
+            term, dq = residual_term(z, x, beta, c == m)
             f, comp = add(f, comp, term)
-            d += p / (1.0 + t / beta)  # s**(beta - 1) = p / s: a division, not a third exp
+            d += dq
     return f + comp, d
+
+
+@_jit
+def residual_term(z, x, beta, first):
+    """One class's ``(term of f, s**(beta - 1))`` in :func:`residual`, for a class in the
+    support; ``expm1`` for the first maximum."""
+    e = log_p(z, x, beta)
+    if first:
+        term = math.expm1(e)
+        p = term + 1.0
+    else:
+        term = math.exp(e)
+        p = term
+    return term, p / (1.0 + (z + x) / beta)  # s**(beta - 1) = p / s: a division, not an exp
 
 
 @_jit

@@ -24,6 +24,21 @@ ROWS_PER_CHUNK = 64
 #: CUDA launch settings (tests patch THREADS_PER_BLOCK down so tiny inputs span blocks).
 THREADS_PER_BLOCK = 128
 BLOCK_PER_ROW_MIN_C = 256  # from this many classes on, a block per row instead of a thread
+CUDA_MAX_BLOCKS = 65536  # most blocks one launch requests (grid-stride loops cover the rest)
+
+#: Double-double refinement of the root (``_refine``), for 1 < beta < 2 where q (eq. 17) is
+#: ill-conditioned at the edge of the support (dq_c/dnu ∝ s_c**(beta - 2)).
+#: exp's argument is reduced to |r| <= ln2/2 and then scaled by 2**-REFINE_SQUARINGS, so that
+#: eleven Taylor terms of expm1 are exact to 3e-34 relative; the squarings undo the scaling.
+REFINE_SQUARINGS = 6
+#: At most this many double-double passes; more than one only when a class sits so close to
+#: the edge (s_c < ~1e-9) that the first step's error shows.
+REFINE_MAX_PASSES = 6
+#: Absolute accuracy aimed at for ``x + x_lo`` (x lies in [-beta, 0]).
+REFINE_ROOT_TOL = 2.0**-104
+#: Refine a row when the float64 root's rounding may move some q_c by more than this (a
+#: quarter of the 1e-15 target; the rest is q's own rounding).
+REFINE_Q_TOL = 2.5e-16
 
 #: Digits for the mpmath ground truth.
 MP_DPS = 50

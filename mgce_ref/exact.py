@@ -76,7 +76,7 @@ def solve(h, beta, method, tol, max_iter):
 def forward(h, labels, beta, outputs):
     z, vmax = npb._shift(h)
     x = _roots(z, beta, 0.0, None)[0]
-    out = npb.outputs_from_root(z, labels, beta, x, outputs)
+    out = npb.outputs_from_root(z, labels, beta, x, outputs, h, vmax)
     if "nu" in out:
         out["nu"] = x - vmax
     return {k: out[k].astype(h.dtype, copy=False) for k in outputs}
@@ -97,7 +97,9 @@ def mp_nu(row, beta, dps=MP_DPS):
     """
     import mpmath
 
-    with mpmath.workdps(dps + 10):
+    # s**beta amplifies the rounding of s by beta: carry log10(beta) more digits.
+    extra = int(math.log10(beta)) + 1 if math.isfinite(beta) else 0
+    with mpmath.workdps(dps + 10 + extra):
         h = [mpmath.mpf(float(v)) for v in row]
         hmax = max(h)
         z = [v - hmax for v in h]

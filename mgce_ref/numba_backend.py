@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _kernels as K
+from . import _refine as R
 from .config import NEWTON_MAX_ITER, ROWS_PER_CHUNK
 
 
@@ -46,11 +47,27 @@ def _forward_batch(h, labels, beta, nu, p, q, loss, grad):
                 for c in range(C):
                     p[r, c] = K.p_term(float(row[c]) - vmax, x, beta)
             if want_q or want_grad:
-                # q over the candidates, then one pass writing q (or q - e_y) per class.
-                total = K.q_total(buf, n, vmax, x, beta)
+                # q over the candidates, then one pass writing q (or q - e_y) per class. For
+                # 1 < beta < 2 a class at the edge of the support makes q ill-conditioned in
+                # nu: those rows (refine_needed) use the double-double root of _refine.
                 out = q if want_q else grad
-                for c in range(C):
-                    out[r, c] = K.q_term(float(row[c]) - vmax, x, beta) / total
+                if R.refine_needed(buf, n, vmax, x, beta):
+                    x_lo = R.refine(buf, n, m, vmax, x, beta)
+                    total = 0.0
+                    comp = 0.0
+                    for c in range(n):
+                        total, comp = K.add(total, comp, R.q_term_dd(buf[c], vmax, x, x_lo, beta))
+                    total += comp
+                    for c in range(C):
+                        z = float(row[c]) - vmax
+                        if z + x > -beta * (1.0 + 1e-9):  # near or in the support
+                            out[r, c] = R.q_term_dd(row[c], vmax, x, x_lo, beta) / total
+                        else:
+                            out[r, c] = 0.0
+                else:
+                    total = K.q_total(buf, n, vmax, x, beta)
+                    for c in range(C):
+                        out[r, c] = K.q_term(float(row[c]) - vmax, x, beta) / total
                 if want_q and want_grad:
                     grad[r] = q[r]
                 if want_grad:

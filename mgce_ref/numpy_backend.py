@@ -150,8 +150,14 @@ def solve(h, beta, method, tol, max_iter):
     return x - vmax, iterations, converged
 
 
-def outputs_from_root(z, labels, beta, x, outputs):
-    """Evaluate the wanted outputs (eqs. 14, 17, 22, 23) at the shifted root ``x``."""
+def outputs_from_root(z, labels, beta, x, outputs, h, vmax):
+    """Evaluate the wanted outputs (eqs. 14, 17, 22, 23) at the shifted root ``x`` of the rows
+    ``h`` (maxima ``vmax``, ``z = h - vmax``).
+
+    For 1 < beta < 2, q is ill-conditioned in nu when a class sits at the edge of the support
+    (dq_c/dnu ∝ s_c**(beta - 2)); those rows are redone from the double-double root of
+    ``_refine`` (the same kernel the Numba backend calls).
+    """
     xb = x[:, None]
     live = z + xb > -beta
     zl = np.where(live, z, 0.0)
@@ -163,6 +169,10 @@ def outputs_from_root(z, labels, beta, x, outputs):
     if "worst_case" in outputs or "grad" in outputs:
         w = np.where(live, np.exp(log_q(zl, xb, beta)), 0.0)
         q = w / w.sum(axis=1, keepdims=True)
+        if 1.0 < beta < 2.0:
+            from ._refine import refine_worst_case
+
+            refine_worst_case(np.ascontiguousarray(h, dtype=np.float64), vmax, x, beta, q)
         if "worst_case" in outputs:
             out["worst_case"] = q
         if "grad" in outputs:
@@ -179,7 +189,7 @@ def outputs_from_root(z, labels, beta, x, outputs):
 def forward(h, labels, beta, outputs):
     z, vmax = _shift(h)
     x = root(z, beta)[0]
-    out = outputs_from_root(z, labels, beta, x, outputs)
+    out = outputs_from_root(z, labels, beta, x, outputs, h, vmax)
     if "nu" in out:
         out["nu"] = x - vmax
     return {k: out[k].astype(h.dtype, copy=False) for k in outputs}

@@ -100,6 +100,7 @@ def _require_two_classes(num_classes):
     if num_classes < 2:
         raise ValueError(f"MRCpy's mgce_loss requires num_classes >= 2 (got {num_classes})")
 
+
 def mrcpy_backend(logits, labels, beta, *, loss_mode="reconstruct",
                   float64_default_dtype=True):
     """Run MRCpy's torch ``mgce_loss`` on a batch and return per-sample values.

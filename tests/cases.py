@@ -1,6 +1,11 @@
 """Adversarial and random rows for the accuracy tests, deterministic from a seed."""
 
+import math
+
 import numpy as np
+
+CPU_BACKENDS = ("numba", "numpy", "exact")
+BETAS = (1.0, 1.0 + 1e-6, 1.02, 1.4, 2.0, 11.0, 1e4, 1e6, math.inf)
 
 
 def random_rows(seed, B, C, scale, offset=0.0):

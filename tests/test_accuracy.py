@@ -9,8 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from cases import adversarial_rows, random_rows
-from conftest import BETAS
+from cases import BETAS, adversarial_rows, random_rows
 
 import mgce_ref
 from mgce_ref.config import TOLERANCE

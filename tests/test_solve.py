@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from conftest import BETAS
+from cases import BETAS
 
 import mgce_ref
 from mgce_ref.config import MRCPY_TOL

@@ -1,0 +1,273 @@
+"""CUDA backend (numba-cuda): ``backend="cuda"`` on every public function.
+
+The kernels live in ``_cuda_kernels`` and reuse the row kernels of ``_kernels``, so the GPU
+runs the CPU's arithmetic in the CPU's order (up to the last bits of the GPU's ``exp``/``log1p``
+and fused multiply-adds). Rows with fewer than ``config.BLOCK_PER_ROW_MIN_C`` classes get one
+thread each; wider rows get a block of ``config.THREADS_PER_BLOCK`` threads each.
+
+Inputs and outputs:
+
+* NumPy (or anything ``np.asarray`` takes): validated by ``_validate`` exactly as on the CPU,
+  copied to the GPU, results copied back as NumPy arrays.
+* Arrays already on the GPU (anything with ``__cuda_array_interface__``: torch CUDA tensors,
+  CuPy arrays, numba device arrays) are viewed in place with ``numba.cuda.as_cuda_array``, no
+  host copy. Shape and dtype (float32/float64) are checked on the host, finiteness and the
+  label range by a reduction kernel (same messages as the CPU path, naming the first bad row).
+  Results are numba ``DeviceNDArray``s in the logits' dtype: ``torch.as_tensor(out,
+  device="cuda")`` or ``cupy.asarray(out)`` wrap them without a copy. 1-D logits give
+  ``(C,)`` device arrays, and scalars (nu, loss, SolveInfo fields) as NumPy scalars.
+
+Without numba-cuda or a GPU, :func:`require_available` raises a RuntimeError that says so and
+points to the simulator (``NUMBA_ENABLE_CUDASIM=1``, set before numba is imported).
+"""
+
+import numpy as np
+
+from . import _validate as V
+from . import config
+from .solve import SolveInfo
+
+#: Most blocks one launch asks for; the kernels' grid-stride loops cover any further rows.
+MAX_BLOCKS = config.CUDA_MAX_BLOCKS
+
+_NO_NUMBA_CUDA = (
+    "backend='cuda' needs numba-cuda, which is not installed: pip install 'mgce_ref[cuda]' "
+    "(on a GPU machine, also the CUDA toolkit wheels: pip install 'numba-cuda[cu12]' or "
+    "'numba-cuda[cu13]' to match the driver). To run the CUDA kernels without a GPU, on "
+    "Numba's CUDA simulator (slow; for tests), set NUMBA_ENABLE_CUDASIM=1 before numba is "
+    "imported. Otherwise use backend='numba' (CPU).")
+_NO_GPU = (
+    "backend='cuda' found no CUDA GPU: numba.cuda.is_available() is False (no NVIDIA GPU, or no "
+    "working driver). To run the CUDA kernels without a GPU, on Numba's CUDA simulator (slow; "
+    "for tests), set NUMBA_ENABLE_CUDASIM=1 before numba is imported. Otherwise use "
+    "backend='numba' (CPU).")
+_ready = False
+
+
+def require_available():
+    """Raise RuntimeError unless numba-cuda is installed and a GPU (or the simulator) is there."""
+    global _ready
+    if _ready:
+        return
+    try:
+        from numba import cuda
+    except ImportError as exc:  # numba-cuda without its CUDA bindings also lands here
+        raise RuntimeError(f"{_NO_NUMBA_CUDA} ({exc})") from None
+    if getattr(cuda, "implementation", None) != "NVIDIA":  # numba's deprecated built-in target
+        raise RuntimeError(_NO_NUMBA_CUDA)
+    if not cuda.is_available():
+        raise RuntimeError(_NO_GPU)
+    _ready = True
+
+
+def _kernels():
+    from . import _cuda_kernels
+    return _cuda_kernels
+
+
+def _cuda():
+    from numba import cuda
+    return cuda
+
+
+# ----------------------------------------------------------------------------- launching
+
+def _grid(n, tpb):
+    return max(1, min(-(-n // tpb), MAX_BLOCKS))
+
+
+def _shape(C):
+    """``(block_per_row, threads_per_block)``, read from ``config`` at each call."""
+    tpb = config.THREADS_PER_BLOCK
+    if tpb < 1 or tpb & (tpb - 1):
+        raise ValueError(f"config.THREADS_PER_BLOCK = {tpb} must be a power of two "
+                         "(the block reductions halve)")
+    return C >= config.BLOCK_PER_ROW_MIN_C, tpb
+
+
+def _solve_device(d, beta, method, tol, max_iter, nu_dtype):
+    """Device arrays ``(nu, iterations, converged)`` for validated (B, C) device logits."""
+    cuda = _cuda()
+    B, C = d.shape
+    nu = cuda.device_array(B, nu_dtype)
+    iterations = cuda.device_array(B, np.int64)
+    converged = cuda.device_array(B, np.bool_)
+    if B:
+        code = 0 if method == "newton" else 1
+        block, tpb = _shape(C)
+        if block:
+            kernel = _kernels().block_kernels(tpb)[0]
+            kernel[min(B, MAX_BLOCKS), tpb](d, beta, code, tol, max_iter, nu, iterations, converged)
+        else:
+            kernel = _kernels().solve_rows
+            kernel[_grid(B, tpb), tpb](d, beta, code, tol, max_iter, nu, iterations, converged)
+    return nu, iterations, converged
+
+
+def _forward_device(d, y, beta, outputs):
+    """Device arrays for the requested outputs; unwanted ones are passed with 0 rows."""
+    cuda = _cuda()
+    B, C = d.shape
+    dt = d.dtype
+    out = {
+        "nu": cuda.device_array(B if "nu" in outputs else 0, dt),
+        "link": cuda.device_array((B, C) if "link" in outputs else (0, C), dt),
+        "worst_case": cuda.device_array((B, C) if "worst_case" in outputs else (0, C), dt),
+        "loss": cuda.device_array(B if "loss" in outputs else 0, dt),
+        "grad": cuda.device_array((B, C) if "grad" in outputs else (0, C), dt),
+    }
+    if y is None:
+        y = cuda.device_array(0, np.int64)
+    if B:
+        args = (d, y, beta, config.NEWTON_MAX_ITER, out["nu"], out["link"], out["worst_case"],
+                out["loss"], out["grad"])
+        block, tpb = _shape(C)
+        if block:
+            _kernels().block_kernels(tpb)[1][min(B, MAX_BLOCKS), tpb](*args)
+        else:
+            _kernels().forward_rows[_grid(B, tpb), tpb](*args)
+    return {name: out[name] for name in outputs}
+
+
+# ------------------------------------------------------------- host NumPy (backend contract)
+
+def solve(h, beta, method, tol, max_iter):
+    """As ``numba_backend.solve`` for validated host logits: float64 ``nu``, iteration counts,
+    convergence flags, as NumPy arrays."""
+    nu, iterations, converged = _solve_device(_cuda().to_device(h), beta, method, tol, max_iter,
+                                              np.float64)
+    return nu.copy_to_host(), iterations.copy_to_host(), converged.copy_to_host()
+
+
+def forward(h, labels, beta, outputs):
+    """As ``numba_backend.forward`` for validated host logits and int64 labels (or None)."""
+    cuda = _cuda()
+    y = None if labels is None else cuda.to_device(labels)
+    out = _forward_device(cuda.to_device(h), y, beta, outputs)
+    return {name: a.copy_to_host() for name, a in out.items()}
+
+
+# ------------------------------------------------------------------------ device inputs
+
+def _device_view(x):
+    """A numba device array viewing ``x`` if ``x`` lives on the GPU, else None."""
+    if getattr(x, "__cuda_ndarray__", False):  # numba's (or the simulator's) device arrays
+        return x
+    if hasattr(x, "__cuda_array_interface__"):
+        return _cuda().as_cuda_array(x)
+    return None
+
+
+def _device_logits(d):
+    """``(d2, squeeze)``: (B, C) float32/float64 device logits, checked as ``V.logits`` does."""
+    dt = np.dtype(d.dtype)
+    if dt.kind not in "fiu":
+        raise TypeError(f"logits must have a real numeric dtype, got {dt}")
+    if dt not in (np.float32, np.float64):
+        raise TypeError(f"logits on the GPU must be float32 or float64, got {dt}; convert them "
+                        "on the device first (e.g. tensor.double())")
+    shape = tuple(d.shape)  # a plain tuple: the simulator's refuses negative indices
+    if len(shape) not in (1, 2):
+        raise ValueError(f"logits must have shape (C,) or (B, C), got shape {shape}")
+    if shape[-1] == 0:
+        raise ValueError(f"logits have zero classes (shape {shape}); MGCE needs C >= 1")
+    squeeze = len(shape) == 1
+    if squeeze:
+        try:
+            d = d.reshape(1, shape[0])
+        except NotImplementedError:  # numba reshapes only contiguous device arrays
+            raise ValueError("1-D logits on the GPU must be contiguous; pass a contiguous "
+                             "copy (e.g. tensor.contiguous())") from None
+    B, C = d.shape
+    if B * C:
+        k = _first_bad(_kernels().first_nonfinite, d, B * C)
+        if k < B * C:
+            r, c = divmod(k, C)
+            what = "NaN" if np.isnan(d[r, c]) else "an infinite value"
+            where = (f"logits contain {what} at index {c}" if squeeze
+                     else f"logits row {r} contains {what} (column {c})")
+            raise ValueError(f"{where}; every logit must be finite")
+    return d, squeeze
+
+
+def _first_bad(kernel, a, n, *args):
+    """Launch a validation kernel over ``n`` items and return its flag (``n``: none bad)."""
+    cuda = _cuda()
+    bad = cuda.to_device(np.array([n], np.int64))
+    tpb = config.THREADS_PER_BLOCK
+    kernel[_grid(n, tpb), tpb](a, *args, bad)
+    return int(bad.copy_to_host()[0])
+
+
+def _device_labels(y, d, squeeze):
+    """int labels on the GPU for device logits ``d``, checked as ``V.labels`` does. Host labels
+    are validated on the host and copied; device labels are range-checked by a kernel."""
+    B, C = d.shape
+    dy = _device_view(y)
+    if dy is None:
+        # V.labels reads only h.shape; no need to bring the logits back.
+        host = V.labels(y, np.broadcast_to(np.empty(1, np.int8), (B, C)), squeeze)
+        return _cuda().to_device(host)
+    dt = np.dtype(dy.dtype)
+    if dt.kind not in "iu":
+        raise ValueError(f"labels must be integers, got dtype {dt}")
+    shape = tuple(dy.shape)
+    if squeeze:
+        if len(shape) != 0:
+            raise ValueError(f"1-D logits take one integer label, got labels of shape {shape}")
+        dy = dy.reshape(1)
+    elif shape != (B,):
+        raise ValueError(f"labels have shape {shape}; logits with {B} rows need shape ({B},)")
+    r = _first_bad(_kernels().first_bad_label, dy, B, C) if B else B
+    if r < B:
+        value = int(dy[r])
+        where = "label" if squeeze else f"labels[{r}]"
+        kind = "is negative" if value < 0 else f"is out of range for {C} classes"
+        raise ValueError(f"{where} = {value} {kind}; labels must lie in [0, {C - 1}]")
+    return dy
+
+
+# ----------------------------------------------------------------------- public entry points
+
+def run(logits, labels, beta, outputs):
+    """Forward pass for ``_dispatch.run``: one entry per name in ``outputs``.
+
+    Host input gives NumPy results (scalars and (C,) arrays for 1-D logits), device input gives
+    device arrays (scalar outputs of 1-D logits as NumPy scalars).
+    """
+    need_labels = "loss" in outputs or "grad" in outputs
+    d = _device_view(logits)
+    if d is None:
+        h, squeeze = V.logits(logits)
+        b = V.beta(beta)
+        y = V.labels(labels, h, squeeze) if need_labels else None
+        out = forward(h, y, b, outputs)
+    else:
+        d, squeeze = _device_logits(d)
+        b = V.beta(beta)
+        y = _device_labels(labels, d, squeeze) if need_labels else None
+        out = _forward_device(d, y, b, outputs)
+    return [out[k][0] if squeeze else out[k] for k in outputs]
+
+
+def run_solve(logits, beta, method, tol, max_iter, full_output):
+    """``solve_nu`` for backend="cuda" (method, tol, max_iter already validated)."""
+    d = _device_view(logits)
+    if d is None:
+        h, squeeze = V.logits(logits)
+        b = V.beta(beta)
+        nu, iterations, converged = solve(h, b, method, tol, max_iter)
+        nu = nu.astype(h.dtype)
+        ok = converged
+    else:
+        d, squeeze = _device_logits(d)
+        b = V.beta(beta)
+        nu, iterations, converged = _solve_device(d, b, method, tol, max_iter, d.dtype)
+        ok = None if full_output else converged.copy_to_host()
+    if not full_output and not ok.all():
+        bad = np.flatnonzero(~ok)
+        raise RuntimeError(f"{len(bad)} row(s) did not converge within max_iter={max_iter} "
+                           f"(first: row {bad[0]}); raise max_iter or loosen tol")
+    if squeeze:
+        nu, iterations, converged = nu[0], iterations[0], converged[0]
+    return (nu, SolveInfo(iterations, converged)) if full_output else nu
