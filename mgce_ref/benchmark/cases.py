@@ -1,0 +1,154 @@
+"""What is timed: one :class:`Case` per (backend, op, B, C, beta, dtype), and the suites.
+
+Backends and their ops (the op names the work, so the same work groups side by side):
+
+=================  ===============================================================
+backend            ops
+=================  ===============================================================
+``numba``          ``loss_and_grad``, ``link``, ``nu`` (``mgce_ref`` public API)
+``numpy``          ``loss_and_grad``, ``link``
+``exact``          ``loss_and_grad``, ``link`` (small sizes only: a Python loop)
+``cuda``           ``loss_and_grad``, ``link`` (only when a GPU is present)
+``mrcpy_torch``    ``loss_and_grad`` = ``mgce_loss.get_gradient``,
+                   ``link`` = ``mgce_loss.get_probs``
+``entmax_bisect``  ``link`` = ``entmax_bisect(h, alpha=1 + 1/beta)``
+``softmax``        ``softmax_torch``, ``softmax_numpy``: one pass over the logits, the
+                   floor; it is the beta = inf link, so its rows carry beta = inf
+=================  ===============================================================
+"""
+
+import math
+from dataclasses import asdict, dataclass
+
+OWN_BACKENDS = ("numba", "numpy", "exact", "cuda")
+PEER_BACKENDS = ("mrcpy_torch", "entmax_bisect", "softmax")
+OPS = {
+    "numba": ("loss_and_grad", "link", "nu"),
+    "numpy": ("loss_and_grad", "link"),
+    "exact": ("loss_and_grad", "link"),
+    "cuda": ("loss_and_grad", "link"),
+    "mrcpy_torch": ("loss_and_grad", "link"),
+    "entmax_bisect": ("link",),
+    "softmax": ("softmax_torch", "softmax_numpy"),
+}
+
+#: The sizes of the speed targets, and the betas and class counts they are pushed to.
+HEADLINE = ((8192, 100), (1024, 1000))
+TARGET_BETA = 1.4
+BETAS = (1.0, 1.02, 1.4, 2.0, 11.0, 100.0, math.inf)
+EXTRA_BETAS = (1e3, 1e4, 1e6)  # for the time-against-beta figure
+CLASSES = (2, 10, 100, 1000, 10000)
+BATCHES = (64, 256, 1024, 4096, 16384, 65536)
+SCALING_B = 1024  # the batch of the time-against-C sweep
+SCALING_C = 100  # the class count of the time-against-B sweep
+#: The exact backend loops over rows in Python (brentq): time it only up to this many logits.
+EXACT_MAX_ELEMENTS = 110_000
+#: B x C of the peak-memory measurement (float32: 400 MB of logits).
+MEMORY_SHAPE = (100_000, 1000)
+
+
+@dataclass(frozen=True, order=True)
+class Case:
+    """One timed piece of work. ``beta`` is a float (``math.inf`` allowed)."""
+
+    dtype: str
+    B: int
+    C: int
+    beta: float
+    op: str
+    backend: str
+
+    @property
+    def id(self):
+        return f"{self.backend}-{self.op}-B{self.B}-C{self.C}-beta{beta_str(self.beta)}-{self.dtype}"
+
+    @property
+    def group(self):
+        """pytest-benchmark group: all work on the same logits sits together."""
+        return f"{self.dtype} B={self.B} C={self.C}"
+
+    def row(self, seconds, max_abs_err):
+        """The JSON row of the issue's schema."""
+        d = {k: v for k, v in asdict(self).items()}
+        d["beta"] = beta_json(self.beta)
+        d["seconds"] = seconds
+        d["max_abs_err"] = max_abs_err
+        return {k: d[k] for k in ("backend", "op", "B", "C", "beta", "dtype", "seconds", "max_abs_err")}
+
+
+def beta_str(beta):
+    return "inf" if math.isinf(beta) else f"{beta:g}"
+
+
+def beta_json(beta):
+    """A number, or the string "inf" (JSON has no infinity)."""
+    return "inf" if math.isinf(beta) else float(beta)
+
+
+def beta_from_json(value):
+    return math.inf if value == "inf" else float(value)
+
+
+def _family(backends, B, C, beta, dtype, ops=("loss_and_grad", "link")):
+    """Every competitor's version of ``ops`` on one set of logits, plus the softmax floor."""
+    out = []
+    for backend in backends:
+        if backend == "exact" and B * C > EXACT_MAX_ELEMENTS:
+            continue
+        for op in OPS[backend]:
+            if op in ops or backend == "softmax":
+                b = math.inf if backend == "softmax" else beta
+                out.append(Case(dtype, B, C, b, op, backend))
+    return out
+
+
+ALL = OWN_BACKENDS + PEER_BACKENDS
+
+
+def suite(name):
+    """The sorted, de-duplicated cases of suite ``name``: "smoke", "quick" or "full".
+
+    smoke: seconds, for the tests (numbers meaningless). quick: the targets at beta = 1.4,
+    a small group with the exact backend, numba against MRCpy over beta, and a thin sweep
+    over B and C (under a minute on a 2-core machine). full: the quick suite, every beta x every C, time against B and C,
+    float64 at the headline sizes, and betas up to 1e6.
+    """
+    cases = []
+    if name == "smoke":
+        cases += _family(ALL, 16, 5, 2.0, "float32", ops=("loss_and_grad", "link", "nu"))
+        cases += _family(("numba", "mrcpy_torch"), 16, 5, math.inf, "float64")
+        return sorted(set(cases))
+    if name not in ("quick", "full"):
+        raise ValueError(f"unknown suite {name!r}; choose 'smoke', 'quick' or 'full'")
+    for B, C in HEADLINE:
+        cases += _family(ALL, B, C, TARGET_BETA, "float32", ops=("loss_and_grad", "link", "nu"))
+    cases += _family(ALL, 64, 100, TARGET_BETA, "float32")
+    B, C = HEADLINE[1]
+    for beta in BETAS:
+        cases += _family(("numba", "mrcpy_torch"), B, C, beta, "float32", ops=("loss_and_grad", "nu"))
+    if name == "quick":  # a thin time-against-C and time-against-B sweep for the figures
+        lean = ("numba", "mrcpy_torch", "softmax")
+        for C in CLASSES:
+            cases += _family(lean, SCALING_B, C, TARGET_BETA, "float32", ops=("loss_and_grad",))
+        for B in BATCHES[::2]:
+            cases += _family(lean, B, SCALING_C, TARGET_BETA, "float32", ops=("loss_and_grad",))
+        return sorted(set(cases))
+    for C in CLASSES:  # the push: every beta, every C, at about 2**20 logits
+        B = grid_batch(C)
+        for beta in BETAS:
+            cases += _family(ALL, B, C, beta, "float32", ops=("loss_and_grad", "link", "nu"))
+    for C in CLASSES:
+        cases += _family(ALL, SCALING_B, C, TARGET_BETA, "float32")
+    for B in BATCHES:
+        cases += _family(ALL, B, SCALING_C, TARGET_BETA, "float32")
+    for B, C in HEADLINE:
+        cases += _family(ALL, B, C, TARGET_BETA, "float64")
+        for beta in EXTRA_BETAS:
+            cases += _family(("numba", "mrcpy_torch"), B, C, beta, "float32", ops=("loss_and_grad", "nu"))
+    return sorted(set(cases))
+
+
+def grid_batch(C):
+    """The batch paired with ``C`` in the beta x C grid: the power of two nearest below
+    ``2**20 / C`` (8192 for C = 100 and 1024 for C = 1000, the headline sizes)."""
+    return 1 << math.floor(math.log2(2**20 / C))

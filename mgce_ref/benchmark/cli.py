@@ -1,0 +1,150 @@
+"""``mgce-ref bench``: time every way of computing MGCE, check each answer, write JSON and figures.
+
+Runs the cases of :func:`mgce_ref.benchmark.cases.suite` through the same runner as the
+pytest-benchmark files in ``bench/``, prints a results table and the target ratios, and
+optionally writes the JSON (``--json``) and the figures (``--plot``). Light at import: torch,
+matplotlib and Numba load when the command runs.
+"""
+
+import json
+import sys
+import time
+
+HELP = "time and check every MGCE backend against MRCpy, entmax and a softmax pass"
+
+
+def add_arguments(parser):
+    parser.add_argument("--quick", action="store_true",
+                        help="the targets and a beta sweep only (under a minute on 2 cores)")
+    parser.add_argument("--suite", choices=("smoke", "quick", "full"), default=None,
+                        help="pick a suite by name (smoke: seconds, for tests; default: full, "
+                             "or quick with --quick)")
+    parser.add_argument("--json", metavar="PATH", help="write machine, results and extras here")
+    parser.add_argument("--plot", metavar="DIR", help="write the bench_*.png figures here")
+    parser.add_argument("--budget", type=float, default=None,
+                        help="seconds of timing per case (default 0.15 quick, 0.5 full)")
+    parser.add_argument("--replot", metavar="PATH",
+                        help="time nothing: print and plot a saved JSON (ours, or pytest "
+                             "bench/ --benchmark-json)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory measurement (a child process, B x C = 1e8)")
+
+
+def _progress(i, n, case, row, reason):
+    from .summary import fmt_seconds
+
+    head = f"[{i:>3}/{n}] {case.id}"
+    if row is None:
+        print(f"{head}: skipped ({reason})", file=sys.stderr, flush=True)
+    else:
+        print(f"{head}: {fmt_seconds(row['seconds'])}, max abs err {row['max_abs_err']:.1e}",
+              file=sys.stderr, flush=True)
+
+
+def _skip_notes(skipped):
+    """One line per distinct reason, with how many cases it covers."""
+    counts = {}
+    for s in skipped:
+        key = (s["backend"], s["reason"])
+        counts[key] = counts.get(key, 0) + 1
+    return [f"  {backend}: {n} case(s) skipped: {reason}" for (backend, reason), n in sorted(counts.items())]
+
+
+def collect(suite_name, budget, memory=True, progress=_progress):
+    """Run a suite and everything the JSON holds; returns the JSON-ready dict."""
+    from . import cases, runner, summary
+    from .memory import MEMORY_BACKENDS, measure_memory
+
+    started = time.perf_counter()
+    todo = cases.suite(suite_name)
+    rows, skipped, over = runner.run(todo, budget=budget, progress=progress)
+    sizes = ((16, 5),) if suite_name == "smoke" else cases.HEADLINE
+    betas = (1.0, 2.0, float("inf")) if suite_name == "smoke" else summary.ITER_BETAS
+    data = {
+        "machine": runner.machine(),
+        "suite": suite_name,
+        "results": rows,
+        "skipped": skipped,
+        "over_tolerance": over,
+        "ratios": summary.ratios(rows),
+        "iterations": summary.iterations(sizes=sizes, betas=betas),
+        "profile": summary.profile(rows, budget=min(budget, 0.3)),
+    }
+    if suite_name != "smoke":
+        if progress:
+            print("head to head: numba, MRCpy and torch.softmax in alternating rounds",
+                  file=sys.stderr, flush=True)
+        data["head_to_head"] = summary.head_to_head(budget=6 * budget)
+    data["targets"] = [{"target": t, "measured": m, "met": ok}
+                       for t, m, ok in summary.targets(data["ratios"], data.get("head_to_head", ()))]
+    if memory:
+        shape = (1000, 100) if suite_name == "smoke" else cases.MEMORY_SHAPE
+        which = MEMORY_BACKENDS if suite_name == "full" else MEMORY_BACKENDS[:1]
+        data["memory"] = []
+        for backend in which:
+            if progress:
+                print(f"peak memory: {backend} loss_and_grad at B x C = {shape[0]} x {shape[1]} float32",
+                      file=sys.stderr, flush=True)
+            data["memory"].append(measure_memory(backend, shape))
+    data["elapsed_seconds"] = time.perf_counter() - started
+    return data
+
+
+def report(data, out=None):
+    """Print the tables a person reads after a run."""
+    from .summary import fmt_seconds, ratios_table, results_table
+
+    out = out or sys.stdout
+    m = data["machine"]
+    print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, "
+          f"numba {m['numba']}, torch {m['torch'] or 'absent'} ({m['torch_threads']} threads)", file=out)
+    print(results_table(data["results"]), file=out)
+    if data["ratios"]:
+        print("\nnumba loss_and_grad against MRCpy get_gradient and one softmax pass:", file=out)
+        print(ratios_table(data["ratios"]), file=out)
+    for h in data.get("head_to_head", []):
+        t = h["seconds"]
+        print(f"head to head, B={h['B']} C={h['C']} beta={h['beta']} {h['dtype']} (alternating rounds): "
+              f"numba {fmt_seconds(t['numba'])}, MRCpy {fmt_seconds(t['mrcpy'])}, "
+              f"torch.softmax {fmt_seconds(t['softmax_torch'])}", file=out)
+    for t in data["targets"]:
+        print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}", file=out)
+    for mem in data.get("memory", []):
+        if "reason" in mem:
+            print(f"peak memory, {mem['backend']}: not measured ({mem['reason']})", file=out)
+        else:
+            print(f"peak memory, {mem['backend']} loss_and_grad, {mem['B']} x {mem['C']} float32: "
+                  f"input {mem['input_bytes'] / 1e6:.0f} MB, outputs {mem['output_bytes'] / 1e6:.0f} MB, "
+                  f"peak rise {mem['peak_rss_rise_bytes'] / 1e6:.0f} MB, "
+                  f"temporaries {mem['temporaries_bytes'] / 1e6:.0f} MB", file=out)
+    notes = _skip_notes(data["skipped"])
+    if notes:
+        print("skipped:", *notes, sep="\n", file=out)
+    for o in data["over_tolerance"]:
+        print(f"OVER TOLERANCE: {o['case']}: max abs err {o['max_abs_err']:.2e} > {o['tolerance']:.2e}",
+              file=out)
+
+
+def run(args):
+    if args.replot:
+        from .summary import from_pytest_benchmark
+
+        with open(args.replot) as f:
+            data = json.load(f)
+        if "benchmarks" in data:
+            data = from_pytest_benchmark(data)
+    else:
+        name = args.suite or ("quick" if args.quick else "full")
+        budget = args.budget if args.budget is not None else (0.5 if name == "full" else 0.15)
+        data = collect(name, budget, memory=not args.no_memory)
+    report(data)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(data, f, indent=1)
+        print(f"wrote {args.json}", file=sys.stderr)
+    if args.plot:
+        from .plots import plot_all
+
+        for path in plot_all(data, args.plot):
+            print(f"wrote {path}", file=sys.stderr)
+    return 1 if data["over_tolerance"] else 0
