@@ -192,7 +192,8 @@ def module_main(checks, argv=None):
     parser = argparse.ArgumentParser(description="Run this module's checks of the MGCE paper.")
     parser.add_argument("--quick", action="store_true", help="the small sweep")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON")
-    parser.add_argument("--backend", default="numba", help="backend under test (default numba)")
+    parser.add_argument("--backend", default="numba", choices=("numba", "numpy", "exact", "cuda"),
+                        help="backend under test (default numba)")
     args = parser.parse_args(argv)
     from ._api import use_backend
 
