@@ -182,13 +182,14 @@ def _residual(row, m, vmax, x, beta, sf, sc, sd):
     f = 0.0
     comp = 0.0
     d = 0.0
+    dcomp = 0.0
     for c in range(cuda.threadIdx.x, row.shape[0], cuda.blockDim.x):
         z = float(row[c]) - vmax
         if z + x > -beta:
             term, dq = K.residual_term(z, x, beta, c == m)
             f, comp = K.add(f, comp, term)
-            d += dq
-    return _tree_sum(f, comp, d, sf, sc, sd)
+            d, dcomp = K.add(d, dcomp, dq)
+    return _tree_sum(f, comp, d + dcomp, sf, sc, sd)
 
 
 @cuda.jit(device=True)
