@@ -140,7 +140,8 @@ def _synthetic(tmp_path):
     its = [{"B": 8192, "C": 100, "beta": cases.beta_json(b), "dtype": "float32", "method": m, "tol": t,
             "mean": 4.0, "max": 7, "converged": True} for b in summary.ITER_BETAS for m, t in summary.SOLVERS]
     prof = [{"B": 8192, "C": 100, "beta": cases.beta_json(b), "dtype": "float32", "candidates_mean": 10.0,
-             "candidate_pass": 1e-3, "solve": 1e-3, "output_pass": 1e-3, "loss_and_grad": 3e-3}
+             "iterations_mean": 4.0, "validate": 3e-4, "candidate_pass": 1e-3, "solve": 1e-3,
+             "output_pass": 1e-3, "loss_and_grad": 3e-3}
             for b in cases.BETAS]
     machine = {"cpu": "test CPU", "cores": 2, "torch": None, "torch_threads": 2}
     return {"machine": machine, "results": rows, "ratios": summary.ratios(rows), "iterations": its,

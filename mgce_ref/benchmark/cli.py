@@ -30,10 +30,15 @@ def add_arguments(parser):
                         help="skip the peak-memory measurement (a child process, B x C = 1e8)")
 
 
+_START = [None]
+
+
 def _progress(i, n, case, row, reason):
     from .summary import fmt_seconds
 
-    head = f"[{i:>3}/{n}] {case.id}"
+    if i == 1 or _START[0] is None:
+        _START[0] = time.perf_counter()
+    head = f"[{i:>3}/{n} {time.perf_counter() - _START[0]:5.0f} s] {case.id}"
     if row is None:
         print(f"{head}: skipped ({reason})", file=sys.stderr, flush=True)
     else:
@@ -68,8 +73,17 @@ def collect(suite_name, budget, memory=True, progress=_progress):
         "over_tolerance": over,
         "ratios": summary.ratios(rows),
         "iterations": summary.iterations(sizes=sizes, betas=betas),
-        "profile": summary.profile(rows, budget=min(budget, 0.3)),
     }
+    if progress:
+        print("profile: where numba's loss_and_grad time goes, per beta", file=sys.stderr, flush=True)
+    if suite_name == "smoke":
+        data["profile"] = summary.profile(sizes=sizes, betas=(2.0,), budget=budget)
+    elif suite_name == "quick":
+        data["profile"] = summary.profile(budget=2 * budget)
+    else:
+        grid = tuple((cases.grid_batch(C), C) for C in cases.CLASSES)
+        data["profile"] = summary.profile(sizes=grid, betas=cases.BETAS + cases.EXTRA_BETAS,
+                                          budget=budget)
     if suite_name != "smoke":
         if progress:
             print("head to head: numba, MRCpy and torch.softmax in alternating rounds",

@@ -15,6 +15,7 @@ from .cases import (
     TARGET_BETA,
     beta_from_json,
     beta_json,
+    beta_str,
     grid_batch,
 )
 
@@ -175,6 +176,9 @@ def targets_grid(data):
         return None
     import numpy as np
 
+    nan_cells = {(sk["C"], beta_from_json(sk["beta"])): "MRCpy\nreturns NaN"
+                 for sk in data.get("skipped", []) if sk["backend"] == "mrcpy_torch"
+                 and sk["op"] == "loss_and_grad" and "NaN" in sk["reason"]}
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(13, 4.6))
     spec = (("speedup_vs_mrcpy", "speed-up over MRCpy get_gradient (target >= 30)", "RdYlGn", 30.0, True),
@@ -193,6 +197,10 @@ def targets_grid(data):
                     met = grid[i, j] >= goal if higher else grid[i, j] <= goal
                     ax.text(j, i, f"{grid[i, j]:.3g}", ha="center", va="center", fontsize=8,
                             fontweight="bold" if met else "normal")
+                elif (Cs[j], betas[i]) in cells:  # numba ran, the other side did not
+                    why = nan_cells.get((Cs[j], betas[i]), "no MRCpy\nresult")
+                    ax.text(j, i, why if higher else "-", ha="center", va="center",
+                            fontsize=6, color="0.4")
         ax.set_xticks(range(len(Cs)), [f"C={C}\nB={grid_batch(C)}" for C in Cs], fontsize=8)
         ax.set_yticks(range(len(betas)), ["inf" if math.isinf(b) else f"{b:g}" for b in betas])
         ax.set_ylabel("beta")
@@ -313,21 +321,24 @@ def profile(data):
     if not sizes:
         return None
     plt = _plt()
-    fig, axes = plt.subplots(1, len(sizes), figsize=(6.5 * len(sizes), 4.4), squeeze=False)
+    width = max(6.5, 0.75 * max(sum((p["B"], p["C"]) == s for p in prof) for s in sizes) + 1.5)
+    fig, axes = plt.subplots(1, len(sizes), figsize=(width * len(sizes), 4.6), squeeze=False)
     for ax, (B, C) in zip(axes[0], sizes):
         ps = sorted((p for p in prof if (p["B"], p["C"]) == (B, C)), key=lambda p: beta_from_json(p["beta"]))
         x = range(len(ps))
         bottom = [0.0] * len(ps)
-        for part, colour in (("candidate_pass", "C0"), ("solve", "C1"), ("output_pass", "C2")):
-            v = [p[part] * 1e3 for p in ps]
+        for part, colour in (("validate", "C7"), ("candidate_pass", "C0"), ("solve", "C1"),
+                             ("output_pass", "C2")):
+            v = [p.get(part, 0.0) * 1e3 for p in ps]
             ax.bar(x, v, 0.7, bottom=bottom, color=colour, label=part.replace("_", " "))
             bottom = [b + w for b, w in zip(bottom, v)]
         floor = _rows(data, backend="softmax", op="softmax_torch", B=B, C=C, dtype="float32")
         if floor:
             ax.axhline(floor[0]["seconds"] * 1e3, color="k", ls="--", lw=1, label="one torch.softmax")
             ax.axhline(8 * floor[0]["seconds"] * 1e3, color="k", ls=":", lw=1, label="8 torch.softmax")
-        ax.set_xticks(list(x), [f"{p['beta']}\n{p['candidates_mean']:.3g} cand." for p in ps], fontsize=7)
-        ax.set_xlabel("beta (and mean candidate classes per row)")
+        ax.set_xticks(list(x), [f"{beta_str(beta_from_json(p['beta']))}\n{p['candidates_mean']:.0f} cand.\n"
+                                f"{p.get('iterations_mean', float('nan')):.2g} it." for p in ps], fontsize=7)
+        ax.set_xlabel("beta (mean candidate classes, residual evaluations per row)")
         ax.set_ylabel("milliseconds")
         ax.set_title(f"numba loss_and_grad, B={B}, C={C}, float32", fontsize=10)
         _legend(ax, fontsize=7)

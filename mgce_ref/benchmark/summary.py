@@ -85,15 +85,16 @@ def head_to_head(budget=3.0, sizes=HEADLINE, beta=TARGET_BETA, dtype="float32"):
 # ----------------------------------------------------------------------------- solver work
 
 
-def iterations(sizes=HEADLINE, betas=ITER_BETAS, dtype="float32"):
-    """Residual evaluations per row of numba's solvers against beta, on the bench logits."""
+def iterations(sizes=HEADLINE, betas=ITER_BETAS, dtype="float32", rows=1024):
+    """Residual evaluations per row of numba's solvers against beta, on the first ``rows``
+    rows of the bench logits (counts are per row: more rows would only cost time)."""
     import mgce_ref
 
     from .runner import inputs
 
     out = []
     for B, C in sizes:
-        h, _ = inputs(B, C, dtype)
+        h = inputs(B, C, dtype)[0][:rows]
         for beta in betas:
             for method, tol in SOLVERS:
                 _, info = mgce_ref.solve_nu(h, beta, method=method, tol=tol, full_output=True)
@@ -123,28 +124,39 @@ def _collect_kernel():
     return collect_batch
 
 
-def profile(rows, dtype="float32", budget=0.3):
-    """Where numba's ``loss_and_grad`` time goes, per (B, C, beta) with both numba rows:
-    the candidate pass (``collect`` alone, timed here), the solve (``nu`` minus it) and the
-    output pass (``loss_and_grad`` minus ``nu``), with the mean number of candidates."""
-    from .cases import beta_from_json
-    from .runner import inputs, measure
+def profile(sizes=HEADLINE, betas=(1.0, 1.02, TARGET_BETA, 2.0, 11.0, 100.0, math.inf),
+            dtype="float32", budget=0.5):
+    """Where numba's ``loss_and_grad`` time goes, per (B, C, beta), from one interleaved
+    measurement (``runner.measure_interleaved``) of: input validation (``_validate.logits``,
+    whose finiteness check reads every logit), the candidate pass (``_kernels.collect`` alone),
+    ``solve_nu`` and ``loss_and_grad``. Reported: validation, candidate pass, solve (``nu``
+    minus both), output pass (``loss_and_grad`` minus ``nu``), with the mean number of
+    candidate classes and of Newton residual evaluations per row."""
+    import mgce_ref
 
-    t = _index(rows)
+    from .. import _validate
+    from .runner import inputs, measure_interleaved
+
     kernel = _collect_kernel()
     out = []
-    for (backend, op, B, C, beta, dt), lg in sorted(t.items(), key=lambda kv: str(kv[0])):
-        nu = t.get(("numba", "nu", B, C, beta, dt))
-        if (backend, op) != ("numba", "loss_and_grad") or dt != dtype or nu is None:
-            continue
-        h, _ = inputs(B, C, dt)
-        b = beta_from_json(beta)
+    for B, C in sizes:
+        h, y = inputs(B, C, dtype)
         counts = np.empty(B, np.int64)
-        kernel(h, b, counts)  # compile
-        cand = measure(lambda h=h, b=b, counts=counts: kernel(h, b, counts), budget=budget)
-        out.append({"B": B, "C": C, "beta": beta, "dtype": dt, "candidates_mean": float(counts.mean()),
-                    "candidate_pass": cand, "solve": max(nu - cand, 0.0),
-                    "output_pass": max(lg - nu, 0.0), "loss_and_grad": lg})
+        for beta in betas:
+            kernel(h, beta, counts)  # compile, and count the candidates
+            fns = {"validate": lambda h=h: _validate.logits(h),
+                   "candidate_pass": lambda h=h, b=beta, n=counts: kernel(h, b, n),
+                   "nu": lambda h=h, b=beta: mgce_ref.solve_nu(h, b),
+                   "loss_and_grad": lambda h=h, y=y, b=beta: mgce_ref.loss_and_grad(h, y, b)}
+            t = measure_interleaved(fns, budget=budget)
+            _, info = mgce_ref.solve_nu(h, beta, full_output=True)
+            out.append({"B": B, "C": C, "beta": beta_json(beta), "dtype": dtype,
+                        "candidates_mean": float(counts.mean()),
+                        "iterations_mean": float(info.iterations.mean()),
+                        "validate": t["validate"], "candidate_pass": t["candidate_pass"],
+                        "solve": max(t["nu"] - t["candidate_pass"] - t["validate"], 0.0),
+                        "output_pass": max(t["loss_and_grad"] - t["nu"], 0.0),
+                        "nu": t["nu"], "loss_and_grad": t["loss_and_grad"]})
     return out
 
 
