@@ -1,7 +1,7 @@
 """Numba CPU backend: the row kernels of ``_kernels`` composed into ``prange`` batch kernels.
 
-Each work item takes ``ROWS_PER_CHUNK`` rows and one float64 scratch row (the candidate
-classes of ``_kernels.collect``), so no (B, C) temporary is made beyond the outputs. float32
+Each work item takes ``ROWS_PER_CHUNK`` rows and two float64 scratch rows (the candidate
+classes of ``_kernels.collect``, the unnormalized q), so no (B, C) temporary is made beyond the outputs. float32
 logits are read as float64 element by element and results rounded once, on store.
 """
 
@@ -37,6 +37,7 @@ def _forward_batch(h, labels, beta, nu, p, q, loss, grad):
     want_grad = grad.shape[0] == B
     for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
         buf = np.empty(C)
+        wbuf = np.empty(C)
         for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
             row = h[r]
             n, m, vmax, vmin = K.collect(row, beta, buf)
@@ -47,27 +48,28 @@ def _forward_batch(h, labels, beta, nu, p, q, loss, grad):
                 for c in range(C):
                     p[r, c] = K.p_term(float(row[c]) - vmax, x, beta)
             if want_q or want_grad:
-                # q over the candidates, then one pass writing q (or q - e_y) per class. For
-                # 1 < beta < 2 a class at the edge of the support makes q ill-conditioned in
-                # nu: those rows (refine_needed) use the double-double root of _refine.
+                # One pass computing s**(beta - 1) per class into a float64 scratch row and
+                # summing it, one pass normalizing. For 1 < beta < 2 a class at the edge of the
+                # support makes q ill-conditioned in nu: those rows (refine_needed) use the
+                # double-double root of _refine.
                 out = q if want_q else grad
-                if R.refine_needed(buf, n, vmax, x, beta):
-                    x_lo = R.refine(buf, n, m, vmax, x, beta)
-                    total = 0.0
-                    comp = 0.0
-                    for c in range(n):
-                        total, comp = K.add(total, comp, R.q_term_dd(buf[c], vmax, x, x_lo, beta))
-                    total += comp
-                    for c in range(C):
-                        z = float(row[c]) - vmax
-                        if z + x > -beta * (1.0 + 1e-9):  # near or in the support
-                            out[r, c] = R.q_term_dd(row[c], vmax, x, x_lo, beta) / total
-                        else:
-                            out[r, c] = 0.0
-                else:
-                    total = K.q_total(buf, n, vmax, x, beta)
-                    for c in range(C):
-                        out[r, c] = K.q_term(float(row[c]) - vmax, x, beta) / total
+                refined = R.refine_needed(buf, n, vmax, x, beta)
+                x_lo = R.refine(buf, n, m, vmax, x, beta) if refined else 0.0
+                total = 0.0
+                comp = 0.0
+                for c in range(C):
+                    z = float(row[c]) - vmax
+                    if not refined:
+                        w = K.q_term(z, x, beta)
+                    elif z + x > -beta * (1.0 + 1e-9):  # near or in the support
+                        w = R.q_term_dd(row[c], vmax, x, x_lo, beta)
+                    else:
+                        w = 0.0
+                    wbuf[c] = w
+                    total, comp = K.add(total, comp, w)
+                total += comp
+                for c in range(C):
+                    out[r, c] = wbuf[c] / total
                 if want_q and want_grad:
                     grad[r] = q[r]
                 if want_grad:
