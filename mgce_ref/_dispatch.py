@@ -13,6 +13,14 @@ from . import _validate as V
 _MODULES = {"numba": "numba_backend", "numpy": "numpy_backend", "exact": "exact", "cuda": "cuda_backend"}
 
 
+def output_shapes(B, C, outputs):
+    """Shape of every output array a batch kernel takes; unwanted ones get 0 rows, which is how
+    the kernels tell what to compute."""
+    row, mat = (B, (B, C)), (0, (0, C))
+    return {name: (row if name in outputs else mat)[name in ("link", "worst_case", "grad")]
+            for name in ("nu", "link", "worst_case", "loss", "grad")}
+
+
 def get_backend(name):
     """The backend module for ``name`` ("numba", "numpy", "exact", "cuda")."""
     mod = importlib.import_module(f".{_MODULES[V.backend(name)]}", __package__)

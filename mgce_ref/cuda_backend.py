@@ -25,6 +25,7 @@ import numpy as np
 
 from . import _validate as V
 from . import config
+from ._dispatch import output_shapes
 from .solve import SolveInfo
 
 #: Most blocks one launch asks for; the kernels' grid-stride loops cover any further rows.
@@ -109,13 +110,8 @@ def _forward_device(d, y, beta, outputs):
     cuda = _cuda()
     B, C = d.shape
     dt = d.dtype
-    out = {
-        "nu": cuda.device_array(B if "nu" in outputs else 0, dt),
-        "link": cuda.device_array((B, C) if "link" in outputs else (0, C), dt),
-        "worst_case": cuda.device_array((B, C) if "worst_case" in outputs else (0, C), dt),
-        "loss": cuda.device_array(B if "loss" in outputs else 0, dt),
-        "grad": cuda.device_array((B, C) if "grad" in outputs else (0, C), dt),
-    }
+    shapes = output_shapes(B, C, outputs)
+    out = {name: cuda.device_array(shape, dt) for name, shape in shapes.items()}
     if y is None:
         y = cuda.device_array(0, np.int64)
     if B:

@@ -9,6 +9,7 @@ import numpy as np
 from numba import njit, prange
 
 from . import _kernels as K
+from ._dispatch import output_shapes
 from . import _refine as R
 from .config import NEWTON_MAX_ITER, ROWS_PER_CHUNK
 
@@ -92,13 +93,7 @@ def forward(h, labels, beta, outputs):
     """The requested subset of nu, link, worst_case, loss, grad, in ``h.dtype``."""
     B, C = h.shape
     dt = h.dtype
-    out = {
-        "nu": np.empty(B if "nu" in outputs else 0, dt),
-        "link": np.empty((B, C) if "link" in outputs else (0, C), dt),
-        "worst_case": np.empty((B, C) if "worst_case" in outputs else (0, C), dt),
-        "loss": np.empty(B if "loss" in outputs else 0, dt),
-        "grad": np.empty((B, C) if "grad" in outputs else (0, C), dt),
-    }
+    out = {name: np.empty(shape, dt) for name, shape in output_shapes(B, C, outputs).items()}
     if labels is None:
         labels = np.zeros(0, np.int64)
     _forward_batch(h, labels, beta, out["nu"], out["link"], out["worst_case"], out["loss"], out["grad"])
