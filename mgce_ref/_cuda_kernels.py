@@ -199,13 +199,17 @@ def _newton(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
     hi = lo - (vmin - vmax)
     if not hi < 0.0:
         hi = 0.0
-    x = hi
+    x = _newton_start(row, vmax, beta, sf, sc, sd)
+    if not x < hi:
+        x = hi
     for it in range(1, max_iter + 1):
         f, d = _residual(row, m, vmax, x, beta, sf, sc, sd)
         if f <= 0.0:
+            if it == 1 and x < hi:  # see K.newton_pruned
+                x = hi
+                continue
             return x, it, True
-        phi = math.expm1(math.log1p(f) / beta)
-        step = beta * phi * (1.0 + f) / ((1.0 + phi) * d)
+        step = K.newton_step(f, d, beta)
         xn = x - step
         if xn < lo:
             xn = lo
@@ -255,11 +259,11 @@ def _bisect(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
 
 
 @cuda.jit(device=True)
-def _sparsemax(row, vmax, sf, sc, sd):
-    """``K.sparsemax`` over the block: Michelot's iteration; the support size is summed as a
+def _threshold(row, vmax, mass, floor, sf, sc, sd):
+    """``K.threshold`` over the block: Michelot's iteration; the support size is summed as a
     float (exact below 2**53)."""
     k_prev = -1.0
-    tau = -1.0
+    tau = -mass
     it = 0
     while True:
         it += 1
@@ -268,14 +272,32 @@ def _sparsemax(row, vmax, sf, sc, sd):
         k = 0.0
         for c in range(cuda.threadIdx.x, row.shape[0], cuda.blockDim.x):
             z = float(row[c]) - vmax
-            if z > tau:
+            if z > tau and z > floor:
                 k += 1.0
                 s, comp = K.add(s, comp, z)
         total, k = _tree_sum(s, comp, k, sf, sc, sd)
-        tau = (total - 1.0) / k
+        tau = (total - mass) / k
         if k == k_prev:
-            return -(1.0 + tau), it
+            return tau, k, it
         k_prev = k
+
+
+@cuda.jit(device=True)
+def _sparsemax(row, vmax, sf, sc, sd):
+    """``K.sparsemax`` over the block."""
+    tau, _, it = _threshold(row, vmax, 1.0, -math.inf, sf, sc, sd)
+    return -(1.0 + tau), it
+
+
+@cuda.jit(device=True)
+def _newton_start(row, vmax, beta, sf, sc, sd):
+    """``K.newton_start`` over the block."""
+    tau, k, _ = _threshold(row, vmax, 1.0, -beta, sf, sc, sd)
+    if k == 1.0:
+        return K.tangent_start(tau, tau, 0.0, beta)
+    mass, one_minus_a = K.tangent_mass(k, beta)
+    return K.tangent_start(tau, _threshold(row, vmax, mass, -beta, sf, sc, sd)[0], one_minus_a,
+                           beta)
 
 
 @cuda.jit(device=True)

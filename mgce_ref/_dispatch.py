@@ -30,12 +30,27 @@ def get_backend(name):
     return mod
 
 
+def validated_logits(logits, mod):
+    """``(h, squeeze)`` from ``_validate.logits``; the finiteness pass is left to a backend
+    that does it in its own first pass (``CHECKS_FINITE``)."""
+    return V.logits(logits, check_finite=not getattr(mod, "CHECKS_FINITE", False))
+
+
+def call(fn, h, squeeze, *args):
+    """``fn(h, *args)``, turning a backend's ``_validate.NonFinite`` into the user's ValueError."""
+    try:
+        return fn(h, *args)
+    except V.NonFinite:
+        raise V.nonfinite_error(h, squeeze) from None
+
+
 def run(logits, labels, beta, backend, outputs):
     """Validated forward pass; 1-D logits give scalars and (C,) arrays."""
     if backend == "cuda":
         return get_backend("cuda").run(logits, labels, beta, outputs)
-    h, squeeze = V.logits(logits)
+    mod = get_backend(backend)
+    h, squeeze = validated_logits(logits, mod)
     b = V.beta(beta)
     y = V.labels(labels, h, squeeze) if ("loss" in outputs or "grad" in outputs) else None
-    out = get_backend(backend).forward(h, y, b, outputs)
+    out = call(mod.forward, h, squeeze, y, b, outputs)
     return [out[k][0] if squeeze else out[k] for k in outputs]

@@ -2,7 +2,10 @@
 
 Every function here works on one row of logits ``v`` (any float dtype, read as float64) and
 scalars, allocates nothing and returns scalars, so the CPU batch kernels (``prange`` over rows)
-and the CUDA kernels (a thread per row) run the same operations in the same order.
+and the CUDA kernels (a thread per row) run the same operations in the same order. The CPU
+kernels also have scratch rows, which three functions here use (:func:`collect`,
+:func:`residual_pruned`, :func:`newton_pruned`): the candidate classes are gathered once, and
+Newton then runs on the few that can still be in the support (on CUDA, on the row itself).
 
 Notation (MATH.md): ``z_c = v_c - max(v)`` and the *shifted* root ``x = nu + max(v)``, so that
 ``s_c = 1 + (z_c + x) / beta`` and ``x`` lies in ``[base, 0]`` whatever the logits' offset.
@@ -10,9 +13,12 @@ Notation (MATH.md): ``z_c = v_c - max(v)`` and the *shifted* root ``x = nu + max
 
 import math
 
-from numba import njit
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
-from .config import SERIES_CUTOFF
+from .config import EDGE_MARGIN, SERIES_CUTOFF
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -86,33 +92,66 @@ def add(s, comp, term):
     return t, comp
 
 
+@intrinsic
+def _maximum(typingctx, a, b):
+    """LLVM's ``maximum``: NaN-propagating max (unlike ``max``), which the loop vectorizer
+    turns into SIMD reductions."""
+    return _binary_float_intrinsic("llvm.maximum", a, b)
+
+
+@intrinsic
+def _minimum(typingctx, a, b):
+    """LLVM's ``minimum``, NaN-propagating, vectorizable."""
+    return _binary_float_intrinsic("llvm.minimum", a, b)
+
+
+def _binary_float_intrinsic(name, a, b):
+    if not (isinstance(a, types.Float) and a == b):
+        return None
+
+    def codegen(context, builder, signature, args):
+        t = context.get_value_type(a)
+        fn = builder.module.declare_intrinsic(name, [t], ir.FunctionType(t, [t, t]))
+        return builder.call(fn, args)
+
+    return a(a, b), codegen
+
+
 @_jit
-def collect(row, beta, buf):
-    """One pass over a row: max, min, and the classes that can be in the support.
+def collect(row, beta, buf, idx):
+    """Two passes over a row: max, min, and the classes that can be in the support.
 
     A class with ``z_c <= -beta`` has ``s_c(x) <= 0`` for every ``x <= 0``, hence ``p_c = 0``
-    exactly; the others are copied to ``buf`` (tested against the running max, so a few stale
-    entries may remain; the residual skips them). Returns ``(n, m, vmax, vmin)`` with ``n``
-    candidates in ``buf[:n]`` and ``buf[m]`` the first maximum.
+    exactly; the others are copied to ``buf`` and their columns to ``idx``. Returns
+    ``(n, m, vmax, vmin)`` with the ``n`` candidates in ``buf[:n]`` and ``buf[m]`` the first
+    maximum. The max and min propagate NaN, so the row is finite exactly when both are
+    (:func:`finite`): the CPU kernels check the logits here, not in a pass of their own.
     """
+    hmax = row[0]
+    hmin = row[0]
+    for c in range(row.shape[0]):  # SIMD, in the row's own dtype (exact)
+        hmax = _maximum(hmax, row[c])
+        hmin = _minimum(hmin, row[c])
+    vmax = np.float64(hmax)  # (Numba's float() keeps a float32 a float32)
+    vmin = np.float64(hmin)
     n = 0
-    m = 0
-    vmax = -math.inf
-    vmin = math.inf
+    m = -1
     for c in range(row.shape[0]):
-        v = float(row[c])
-        if v > vmax:
-            vmax = v
-            m = n
-            buf[n] = v
-            n += 1
-        elif v - vmax > -beta:  # z_c > -beta, as the residual computes it (not v > vmax - beta,
+        v = np.float64(row[c])
+        if v - vmax > -beta:  # z_c > -beta, as the residual computes it (not v > vmax - beta,
             # which rounds to v > vmax for huge logits)
+            if m < 0 and v == vmax:
+                m = n
             buf[n] = v
+            idx[n] = c
             n += 1
-        if v < vmin:
-            vmin = v
     return n, m, vmax, vmin
+
+
+@_jit
+def finite(vmax, vmin):
+    """Whether :func:`collect` found every logit of its row finite."""
+    return math.isfinite(vmax) and math.isfinite(vmin)
 
 
 @_jit
@@ -156,24 +195,29 @@ def newton(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
     """Root of eq. 13 by Newton on ``phi(x) = ||[s(x)]_+||_beta - 1`` from the right.
 
     ``phi`` is convex and nondecreasing (a norm of the convex map ``[s(x)]_+``), so Newton
-    started at a point with ``phi >= 0`` decreases monotonically to the root: no overshoot, no
-    bracketing needed. It is nearly linear (exactly so at beta = 1, where this is Michelot's
-    sparsemax iteration, and as beta -> inf), so 3-8 steps suffice. ``tol <= 0`` means machine
-    precision: stop when a step no longer decreases ``x`` or the residual is no longer positive.
-    Returns ``(x, iterations, converged)`` for the shifted root ``x = nu + vmax``.
+    started at a point with ``phi >= 0`` (:func:`newton_start`) decreases monotonically to the
+    root: no overshoot, no bracketing needed. It is nearly linear (exactly so at beta = 1,
+    where this is Michelot's sparsemax iteration, and as beta -> inf), so 2-6 steps suffice.
+    ``tol <= 0`` means machine precision: stop when a step no longer decreases ``x`` or the
+    residual is no longer positive. Returns ``(x, iterations, converged)`` for the shifted root
+    ``x = nu + vmax``. The CPU kernels run :func:`newton_pruned`, the same iteration on fewer
+    classes.
     """
     lo = base(n_classes, beta)
     hi = lo - (vmin - vmax)  # eq. 26, shifted
     if not hi < 0.0:  # p_max <= 1 gives x <= 0 (also catches an overflowed spread)
         hi = 0.0
-    x = hi
+    x = newton_start(v, n, vmax, beta)
+    if not x < hi:
+        x = hi
     for it in range(1, max_iter + 1):
         f, d = residual(v, n, m, vmax, x, beta)
         if f <= 0.0:
+            if it == 1 and x < hi:  # see newton_pruned
+                x = hi
+                continue
             return x, it, True
-        # phi / phi' with phi = g**(1/beta) - 1, g = 1 + f; at beta = 1 this is f / d.
-        phi = math.expm1(math.log1p(f) / beta)
-        step = beta * phi * (1.0 + f) / ((1.0 + phi) * d)
+        step = newton_step(f, d, beta)
         xn = x - step
         if xn < lo:  # unreachable in exact arithmetic; a guard against rounding
             xn = lo
@@ -183,6 +227,146 @@ def newton(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
         if tol > 0.0 and step <= tol:
             return x, it, True
     return x, max_iter, False
+
+
+@_jit
+def newton_step(f, d, beta):
+    """Newton's step ``phi / phi'`` for ``phi = (1 + f)**(1/beta) - 1`` from ``f > 0`` and
+    ``f'`` of eq. 13: ``beta (1 + f) (1 - (1 + f)**(-1/beta)) / f'`` (``f / f'`` at beta = 1).
+    Near the root (``f < 1e-4``) the binomial series replaces the ``log1p`` and ``expm1``; its
+    truncation, ``< f**4``, is far below what a Newton step needs."""
+    u = 1.0 / beta
+    if f < 1e-4:
+        g = u * f * (1.0 - (u + 1.0) * f * (0.5 - (u + 2.0) * f * ((1.0 / 6.0) - (u + 3.0) * f * (1.0 / 24.0))))
+    else:
+        g = -math.expm1(-u * math.log1p(f))
+    return beta * (1.0 + f) * g / d
+
+
+@_jit
+def newton_start(v, n, vmax, beta):
+    """A point right of the root (``f >= 0``), close to it, without a transcendental per class.
+
+    For any ``a > 0`` the tangent of ``s**beta`` at ``a`` bounds it below, so
+    ``f(x) >= g_a(x) = a**(beta-1) sum_c [beta + z_c + x - (beta-1) a]_+ - 1`` and the root
+    of ``g_a``, ``x_a = -tau_a - 1 - (beta-1)(1 - a)`` with ``sum_c [z_c - tau_a]_+ = a**(1-beta)``
+    (:func:`threshold`), lies right of the root of ``f``; so does the root of the same bound
+    over only the classes with ``z_c > -beta``. ``a = 1`` is the sparsemax root; the best
+    ``a`` is ``K**(-1/beta)`` for the ``K`` classes above ``tau_a``, taken here from the
+    sparsemax support (exact when those classes tie). The smaller bound, nudged right by far
+    more than its rounding error, is returned.
+    """
+    tau, k, _ = threshold(v, n, vmax, 1.0, -beta)
+    if k == 1:  # a = 1 is already the best
+        return tangent_start(tau, tau, 0.0, beta)
+    mass, one_minus_a = tangent_mass(k, beta)
+    return tangent_start(tau, threshold(v, n, vmax, mass, -beta)[0], one_minus_a, beta)
+
+
+@_jit
+def tangent_mass(k, beta):
+    """``(a**(1-beta), 1 - a)`` for :func:`newton_start`'s tangent point ``a = k**(-1/beta)``."""
+    one_minus_a = -math.expm1(-math.log(k) / beta)
+    return k * (1.0 - one_minus_a), one_minus_a
+
+
+@_jit
+def tangent_start(tau, tau_a, one_minus_a, beta):
+    """:func:`newton_start` from the thresholds of its two bounds."""
+    x0 = -(1.0 + tau)
+    xa = -(1.0 + tau_a) - (beta - 1.0) * one_minus_a
+    if xa < x0:
+        x0 = xa
+    return x0 + 1e-12 * (2.0 + abs(x0))
+
+
+@_jit
+def residual_pruned(v, idx, n, m, vmax, x, beta):
+    """:func:`residual`, moving the classes that stay in reach of the support to the front of
+    ``v`` and ``idx`` (a swap, so ``v[:n]`` keeps every candidate). Returns ``(f, f', k, mk)``:
+    the kept classes are ``v[:k]`` in their original order, the first maximum is now
+    ``v[mk]``.
+
+    Kept: ``z_c + x > -beta (1 + EDGE_MARGIN)``. Right of the root a dropped class has
+    ``s_c <= 0`` at the root too, and the margin keeps those at the edge within rounding of
+    the root, which the double-double refinement of ``_refine`` needs.
+    """
+    f = 0.0
+    comp = 0.0
+    d = 0.0
+    dcomp = 0.0
+    edge = -beta * (1.0 + EDGE_MARGIN)
+    k = 0
+    mk = 0
+    for c in range(n):
+        vc = v[c]
+        z = vc - vmax
+        t = z + x
+        if t > edge:
+            if t > -beta:
+                term, dq = residual_term(z, x, beta, c == m)
+                f, comp = add(f, comp, term)
+                d, dcomp = add(d, dcomp, dq)
+            if c == m:
+                mk = k
+            ic = idx[c]
+            v[c] = v[k]
+            idx[c] = idx[k]
+            v[k] = vc
+            idx[k] = ic
+            k += 1
+    return f + comp, d + dcomp, k, mk
+
+
+@_jit
+def newton_pruned(v, idx, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
+    """:func:`newton` for the CPU kernels, which have scratch rows: the same iterates, each
+    evaluated on the candidates still in reach of the support (:func:`residual_pruned`),
+    which the monotone iteration only ever shrinks.
+
+    Returns ``(x, iterations, converged, k, mk)``: ``v[:k]`` holds every class in reach of the
+    support at ``x``, first maximum ``v[mk]``.
+    """
+    lo = base(n_classes, beta)
+    hi = lo - (vmin - vmax)
+    if not hi < 0.0:
+        hi = 0.0
+    x = newton_start(v, n, vmax, beta)
+    if not x < hi:
+        x = hi
+    for it in range(1, max_iter + 1):
+        f, d, k, mk = residual_pruned(v, idx, n, m, vmax, x, beta)
+        if f <= 0.0:
+            if it == 1 and x < hi:
+                # The start is right of the root in exact arithmetic, and its nudge exceeds
+                # its rounding: never seen, but if it were left, start over from eq. 26's
+                # end. The swap left every candidate in v[:n].
+                x = hi
+                continue
+            return x, it, True, k, mk
+        n = k
+        m = mk
+        step = newton_step(f, d, beta)
+        xn = x - step
+        if xn < lo:
+            xn = lo
+        if not xn < x:
+            return x, it, True, k, mk
+        x = xn
+        if tol > 0.0 and step <= tol:
+            return x, it, True, k, mk
+    return x, max_iter, False, n, m
+
+
+@_jit
+def solve_pruned(v, idx, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter):
+    """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`). Returns
+    ``(x, iterations, converged, k, mk)``: the classes in reach of the support in ``v[:k]``
+    (all ``n`` candidates but for Newton), first maximum ``v[mk]``."""
+    if method == 0 and 1.0 < beta < math.inf:
+        return newton_pruned(v, idx, n, m, vmax, vmin, n_classes, beta, tol, max_iter)
+    x, it, ok = solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter)
+    return x, it, ok, n, m
 
 
 @_jit
@@ -231,12 +415,12 @@ def bisect(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
 
 
 @_jit
-def sparsemax(v, n, vmax):
-    """beta = 1 closed form: ``tau = (S_K - 1) / K`` on the support, found by Michelot's
-    iteration from the superset ``{z_c > -1}``; returns the shifted root ``x = -(1 + tau)``
-    and the iteration count."""
+def threshold(v, n, vmax, mass, floor):
+    """Michelot's iteration: ``tau`` with ``sum_c [z_c - tau]_+ = mass`` over the classes of
+    ``v[:n]`` with ``z_c > floor`` (``mass > 0``), from the superset ``{z_c > -mass}``.
+    Returns ``(tau, k, iterations)`` with ``k`` the classes above ``tau``."""
     k_prev = -1
-    tau = -1.0
+    tau = -mass
     it = 0
     while True:
         it += 1
@@ -245,13 +429,21 @@ def sparsemax(v, n, vmax):
         k = 0
         for c in range(n):
             z = float(v[c]) - vmax
-            if z > tau:
+            if z > tau and z > floor:
                 k += 1
                 s, comp = add(s, comp, z)
-        tau = ((s + comp) - 1.0) / k
+        tau = ((s + comp) - mass) / k
         if k == k_prev:
-            return -(1.0 + tau), it
+            return tau, k, it
         k_prev = k
+
+
+@_jit
+def sparsemax(v, n, vmax):
+    """beta = 1 closed form: ``tau = (S_K - 1) / K`` on the support (:func:`threshold` with
+    mass 1); returns the shifted root ``x = -(1 + tau)`` and the iteration count."""
+    tau, _, it = threshold(v, n, vmax, 1.0, -math.inf)
+    return -(1.0 + tau), it
 
 
 @_jit

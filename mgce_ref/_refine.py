@@ -21,10 +21,10 @@ QD library (exp by range reduction and squaring), Joldes, Muller and Popescu, AC
 import math
 from fractions import Fraction
 
+import numpy as np
 from numba import njit
 
 from .config import REFINE_MAX_PASSES as _MAX_PASSES
-from .config import REFINE_Q_TOL as _Q_TOL
 from .config import REFINE_ROOT_TOL as _ROOT_TOL
 from .config import REFINE_SQUARINGS as _SQUARINGS
 
@@ -43,6 +43,8 @@ def _dd_const(frac):
     hi = float(frac)
     return hi, float(frac - Fraction(hi))
 
+
+_NO_W = np.empty(0)  # refine_needed's "w not given"
 
 # Taylor coefficients 1/(j+1)! of expm1(r) / r = sum_j r**j / (j + 1)!; those multiplying
 # r**2..r**5 need a low part, the higher ones multiply r**6 < 3e-14 and are fine as doubles.
@@ -366,17 +368,21 @@ def refine(v, n, m, vmax, x, beta):
 
 
 @_jit
-def refine_needed(v, n, vmax, x, beta):
-    """Whether the float64 root leaves some ``q_c`` (eq. 17) off by more than ``_Q_TOL``.
+def refine_needed(v, n, vmax, x, beta, q_tol, w):
+    """Whether the float64 root leaves some ``q_c`` (eq. 17) off by more than ``q_tol``
+    (``config.REFINE_Q_TOL`` for the output dtype). ``w[:n]`` are the classes' ``s_c**(beta-1)``
+    if the caller has them (``_kernels.residual_pruned`` leaves them), else ``w`` is empty.
 
     ``t_c = v_c - vmax + x`` is known to ``dt ~ 2**-52 beta`` (roundings of ``x`` and of
     ``v_c - vmax``), which moves ``q_c = w_c / S`` (``w_c = s_c**(beta - 1)``) by about
     ``(beta - 1) w_c / s_c * dt / (beta S)``; unbounded as ``s_c -> 0`` for beta < 2, at most
     ``~2e-16 (beta - 1)`` for beta >= 2, where the answer is always no. One pass, one ``exp``
-    and ``log`` per class, plain double: cheap enough to decide per row before :func:`refine`.
+    and ``log`` per class (none given ``w``), plain double: cheap enough to decide per row
+    before :func:`refine`.
     """
     if not (1.0 < beta < 2.0):
         return False
+    have_w = w.shape[0] > 0
     dt = 2.0**-52 * beta
     total = 0.0
     worst = 0.0
@@ -387,10 +393,10 @@ def refine_needed(v, n, vmax, x, beta):
             continue
         if a <= 2.0 * dt:  # at the edge within rounding: only double-double can tell
             return True
-        w = math.exp((beta - 1.0) * math.log(a / beta))
-        total += w
-        worst = max(worst, w * beta / a)
-    return (beta - 1.0) * worst * dt > _Q_TOL * beta * total
+        wc = w[c] if have_w else math.exp((beta - 1.0) * math.log(a / beta))
+        total += wc
+        worst = max(worst, wc * beta / a)
+    return (beta - 1.0) * worst * dt > q_tol * beta * total
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -454,17 +460,17 @@ def nu_dd(x, x_lo, vmax):
 
 
 @_jit
-def refine_worst_case(h, vmax, x, beta, q):
+def refine_worst_case(h, vmax, x, beta, q, q_tol):
     """Recompute, in place, the rows of ``q`` (eq. 17) whose float64 root is not enough.
 
     For the NumPy and exact backends, which solve row-vectorized and then call this: rows of
     ``h`` (B, C) with maxima ``vmax`` and float64 shifted roots ``x``; only rows where
-    :func:`refine_needed` says so are touched (never for beta outside (1, 2)).
+    :func:`refine_needed` says so (with ``q_tol``) are touched (never for beta outside (1, 2)).
     """
     B, C = h.shape
     for r in range(B):
         row = h[r]
-        if not refine_needed(row, C, vmax[r], x[r], beta):
+        if not refine_needed(row, C, vmax[r], x[r], beta, q_tol, _NO_W):
             continue
         m = 0
         for c in range(C):

@@ -11,10 +11,16 @@ import numpy as np
 from .config import BACKENDS, METHODS
 
 
-def logits(x):
-    """Return ``(h, squeeze)``: a C-contiguous (B, C) float32/float64 array of finite logits and
+class NonFinite(Exception):
+    """Raised by a backend that checks the logits itself (``CHECKS_FINITE``), with the first bad
+    row; :func:`nonfinite_error` turns it into the ValueError users see."""
+
+
+def logits(x, check_finite=True):
+    """Return ``(h, squeeze)``: a C-contiguous (B, C) float32/float64 array of logits and
     whether the input was 1-D. float32 stays float32 (kernels accumulate in float64); every other
-    real dtype becomes float64."""
+    real dtype becomes float64. Non-finite logits are refused here unless ``check_finite`` is
+    False, for a backend that finds them in its own first pass (then see :class:`NonFinite`)."""
     if isinstance(x, (str, bytes)):
         raise TypeError(f"logits must be a numeric array, got {type(x).__name__}")
     if hasattr(x, "__cuda_array_interface__") and not isinstance(x, np.ndarray):
@@ -34,22 +40,22 @@ def logits(x):
     squeeze = h.ndim == 1
     if squeeze:
         h = h[None, :]
-    with np.errstate(over="ignore", invalid="ignore"):
-        total = h.sum(dtype=np.float64) if h.size else 0.0
-    if not np.isfinite(total):
-        _raise_nonfinite(h, squeeze)
+    if check_finite:
+        with np.errstate(over="ignore", invalid="ignore"):
+            total = h.sum(dtype=np.float64) if h.size else 0.0
+        if not np.isfinite(total):  # the sum can overflow on finite logits: look closer
+            bad = ~np.isfinite(h)
+            if bad.any():
+                raise nonfinite_error(h, squeeze)
     return h, squeeze
 
 
-def _raise_nonfinite(h, squeeze):
-    # The sum can overflow on finite logits; only a non-finite entry is an error.
-    bad = ~np.isfinite(h)
-    if not bad.any():
-        return
-    r, c = np.argwhere(bad)[0]
+def nonfinite_error(h, squeeze):
+    """The ValueError for logits with a NaN or an infinity: names the first such entry."""
+    r, c = np.argwhere(~np.isfinite(h))[0]
     what = "NaN" if np.isnan(h[r, c]) else "an infinite value"
     where = f"logits contain {what} at index {c}" if squeeze else f"logits row {r} contains {what} (column {c})"
-    raise ValueError(f"{where}; every logit must be finite")
+    return ValueError(f"{where}; every logit must be finite")
 
 
 def beta(b):

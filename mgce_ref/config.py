@@ -7,6 +7,11 @@ import numpy as np
 #: beta = inf neither underflow nor lose digits.
 SERIES_CUTOFF = 1e-8
 
+#: A class with ``z_c + x > -beta * (1 + EDGE_MARGIN)`` at the float64 root is "at or in" the
+#: support: Newton's pruning keeps it, and the double-double worst case (``_refine``)
+#: evaluates it, since the exact root may put it inside by far less than the margin.
+EDGE_MARGIN = 1e-9
+
 #: Newton on phi(nu) = ||[s(nu)]_+||_beta - 1 converges in 3-8 steps from the right; this
 #: limit is a guard, never reached on finite input (the iteration is monotone).
 NEWTON_MAX_ITER = 100
@@ -36,9 +41,6 @@ REFINE_SQUARINGS = 6
 REFINE_MAX_PASSES = 6
 #: Absolute accuracy aimed at for ``x + x_lo`` (x lies in [-beta, 0]).
 REFINE_ROOT_TOL = 2.0**-104
-#: Refine a row when the float64 root's rounding may move some q_c by more than this (a
-#: quarter of the 1e-15 target; the rest is q's own rounding).
-REFINE_Q_TOL = 2.5e-16
 
 #: Digits for the mpmath ground truth.
 MP_DPS = 50
@@ -53,3 +55,8 @@ TOLERANCE = {
 BACKENDS = ("numba", "numpy", "exact", "cuda")
 METHODS = ("newton", "bisect")
 OUTPUTS = ("nu", "link", "worst_case", "loss", "grad")
+
+#: Refine a row when the float64 root's rounding may move some q_c by more than this: a
+#: quarter of the output dtype's accuracy target (the rest is q's own rounding). So a float32
+#: row needs the double-double root only for a class within ~1e-7 of the support's edge.
+REFINE_Q_TOL = {dt: tol["prob"] / 4.0 for dt, tol in TOLERANCE.items()}

@@ -1,35 +1,47 @@
 """Numba CPU backend: the row kernels of ``_kernels`` composed into ``prange`` batch kernels.
 
-Each work item takes ``ROWS_PER_CHUNK`` rows and two float64 scratch rows (the candidate
-classes of ``_kernels.collect``, the unnormalized q), so no (B, C) temporary is made beyond the outputs. float32
-logits are read as float64 element by element and results rounded once, on store.
+Each work item takes ``ROWS_PER_CHUNK`` rows and three scratch rows: the candidate classes of
+``_kernels.collect`` (float64), their columns (int64), and their unnormalized q (float64); no
+(B, C) temporary is made beyond the outputs. One pass reads the row (and checks that it is
+finite), the Newton solve runs on the candidates only, shrinking them to the support as it
+goes, and the outputs are written as zeros plus the few support classes. float32 logits are
+read as float64 element by element and results rounded once, on store.
 """
 
 import numpy as np
 from numba import njit, prange
 
 from . import _kernels as K
-from ._dispatch import output_shapes
 from . import _refine as R
-from .config import NEWTON_MAX_ITER, ROWS_PER_CHUNK
+from . import _validate as V
+from ._dispatch import output_shapes
+from .config import EDGE_MARGIN, NEWTON_MAX_ITER, REFINE_Q_TOL, ROWS_PER_CHUNK
+
+#: This backend checks the logits for NaN and infinity in its own first pass over each row.
+CHECKS_FINITE = True
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _solve_batch(h, beta, method, tol, max_iter, nu, iterations, converged):
+def _solve_batch(h, beta, method, tol, max_iter, nu, iterations, converged, bad):
     B, C = h.shape
     for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
         buf = np.empty(C)
+        idx = np.empty(C, np.int64)
         for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
-            n, m, vmax, vmin = K.collect(h[r], beta, buf)
-            x, it, ok = K.solve(buf, n, m, vmax, vmin, C, beta, method, tol, max_iter)
+            n, m, vmax, vmin = K.collect(h[r], beta, buf, idx)
+            bad[r] = not K.finite(vmax, vmin)
+            if bad[r]:
+                continue
+            x, it, ok, _, _ = K.solve_pruned(buf, idx, n, m, vmax, vmin, C, beta, method, tol,
+                                             max_iter)
             nu[r] = x - vmax
             iterations[r] = it
             converged[r] = ok
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _forward_batch(h, labels, beta, nu, p, q, loss, grad):
-    """One solve per row, then one pass over the row writing each wanted output.
+def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
+    """One solve per row, then the wanted outputs from the classes in reach of the support.
 
     An output is wanted when its array has B rows (unwanted ones are passed with 0 rows).
     """
@@ -38,45 +50,57 @@ def _forward_batch(h, labels, beta, nu, p, q, loss, grad):
     want_grad = grad.shape[0] == B
     for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
         buf = np.empty(C)
+        idx = np.empty(C, np.int64)
         wbuf = np.empty(C)
         for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
             row = h[r]
-            n, m, vmax, vmin = K.collect(row, beta, buf)
-            x = K.solve(buf, n, m, vmax, vmin, C, beta, 0, 0.0, NEWTON_MAX_ITER)[0]
+            n, m, vmax, vmin = K.collect(row, beta, buf, idx)
+            bad[r] = not K.finite(vmax, vmin)
+            if bad[r]:
+                continue
+            x, _, _, n, m = K.solve_pruned(buf, idx, n, m, vmax, vmin, C, beta, 0, 0.0,
+                                           NEWTON_MAX_ITER)
+            # Every class outside buf[:n] has p_c = q_c = 0.
             if nu.shape[0] == B:
                 nu[r] = x - vmax
             if p.shape[0] == B:
-                for c in range(C):
-                    p[r, c] = K.p_term(float(row[c]) - vmax, x, beta)
+                p[r] = 0.0
+                for j in range(n):
+                    p[r, idx[j]] = K.p_term(buf[j] - vmax, x, beta)
             if want_q or want_grad:
-                # One pass computing s**(beta - 1) per class into a float64 scratch row and
-                # summing it, one pass normalizing. For 1 < beta < 2 a class at the edge of the
-                # support makes q ill-conditioned in nu: those rows (refine_needed) use the
-                # double-double root of _refine.
-                out = q if want_q else grad
-                refined = R.refine_needed(buf, n, vmax, x, beta)
-                x_lo = R.refine(buf, n, m, vmax, x, beta) if refined else 0.0
                 total = 0.0
                 comp = 0.0
-                for c in range(C):
-                    z = float(row[c]) - vmax
-                    if not refined:
-                        w = K.q_term(z, x, beta)
-                    elif z + x > -beta * (1.0 + 1e-9):  # near or in the support
-                        w = R.q_term_dd(row[c], vmax, x, x_lo, beta)
-                    else:
-                        w = 0.0
-                    wbuf[c] = w
-                    total, comp = K.add(total, comp, w)
+                for j in range(n):
+                    wbuf[j] = K.q_term(buf[j] - vmax, x, beta)
+                    total, comp = K.add(total, comp, wbuf[j])
                 total += comp
-                for c in range(C):
-                    out[r, c] = wbuf[c] / total
+                # For 1 < beta < 2 a class at the edge of the support makes q ill-conditioned
+                # in nu: those rows (refine_needed) use the double-double root of _refine.
+                if R.refine_needed(buf, n, vmax, x, beta, q_tol, wbuf):
+                    x_lo = R.refine(buf, n, m, vmax, x, beta)
+                    total = 0.0
+                    comp = 0.0
+                    for j in range(n):
+                        wbuf[j] = 0.0
+                        if buf[j] - vmax + x > -beta * (1.0 + EDGE_MARGIN):
+                            wbuf[j] = R.q_term_dd(buf[j], vmax, x, x_lo, beta)
+                        total, comp = K.add(total, comp, wbuf[j])
+                    total += comp
+                out = q if want_q else grad
+                out[r] = 0.0
+                for j in range(n):
+                    out[r, idx[j]] = wbuf[j] / total
                 if want_q and want_grad:
                     grad[r] = q[r]
                 if want_grad:
                     grad[r, labels[r]] -= 1.0
             if loss.shape[0] == B:
-                loss[r] = -((float(row[labels[r]]) - vmax) + x)
+                loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
+
+
+def _check(h, bad):
+    if bad.any():
+        raise V.NonFinite(int(np.argmax(bad)))
 
 
 def solve(h, beta, method, tol, max_iter):
@@ -85,7 +109,10 @@ def solve(h, beta, method, tol, max_iter):
     nu = np.empty(B)
     iterations = np.empty(B, dtype=np.int64)
     converged = np.empty(B, dtype=np.bool_)
-    _solve_batch(h, beta, 0 if method == "newton" else 1, tol, max_iter, nu, iterations, converged)
+    bad = np.empty(B, dtype=np.bool_)
+    _solve_batch(h, beta, 0 if method == "newton" else 1, tol, max_iter, nu, iterations,
+                 converged, bad)
+    _check(h, bad)
     return nu, iterations, converged
 
 
@@ -96,5 +123,8 @@ def forward(h, labels, beta, outputs):
     out = {name: np.empty(shape, dt) for name, shape in output_shapes(B, C, outputs).items()}
     if labels is None:
         labels = np.zeros(0, np.int64)
-    _forward_batch(h, labels, beta, out["nu"], out["link"], out["worst_case"], out["loss"], out["grad"])
+    bad = np.empty(B, dtype=np.bool_)
+    _forward_batch(h, labels, beta, REFINE_Q_TOL[dt], out["nu"], out["link"], out["worst_case"], out["loss"],
+                   out["grad"], bad)
+    _check(h, bad)
     return {name: out[name] for name in outputs}

@@ -6,10 +6,12 @@ row at once (rows freeze as they converge), bisection on the bracket, and the cl
 beta = 1 (sorting) and beta = inf. Works in float64 and rounds once to the input dtype.
 """
 
+import math
+
 import numpy as np
 
 from .closed_forms import softmax_root, sparsemax_root
-from .config import NEWTON_MAX_ITER, SERIES_CUTOFF
+from .config import NEWTON_MAX_ITER, REFINE_Q_TOL, SERIES_CUTOFF
 
 
 def beta_s(z, x, beta):
@@ -42,12 +44,14 @@ def log_q(z, x, beta):
 
 
 def base(n_classes, beta):
-    """beta * ((1/C)**(1/beta) - 1) as an expm1 (eq. 26)."""
-    a = -np.log(n_classes)
+    """beta * ((1/C)**(1/beta) - 1) as an expm1 (eq. 26), with ``math`` as ``_kernels.base``
+    computes it (NumPy's SIMD ``expm1`` can differ in the last bit, and the bracket must hold
+    the kernels' roots exactly)."""
+    a = -math.log(n_classes)
     x = a / beta
     if abs(x) < SERIES_CUTOFF:
-        return a * (1.0 + x * (0.5 + x / 6.0))
-    return beta * np.expm1(x)
+        return a * (1.0 + x * (0.5 + x * (1.0 / 6.0)))
+    return beta * math.expm1(x)
 
 
 def _shift(h):
@@ -172,7 +176,8 @@ def outputs_from_root(z, labels, beta, x, outputs, h, vmax):
         if 1.0 < beta < 2.0:
             from ._refine import refine_worst_case
 
-            refine_worst_case(np.ascontiguousarray(h, dtype=np.float64), vmax, x, beta, q)
+            refine_worst_case(np.ascontiguousarray(h, dtype=np.float64), vmax, x, beta, q,
+                              REFINE_Q_TOL[h.dtype])
         if "worst_case" in outputs:
             out["worst_case"] = q
         if "grad" in outputs:

@@ -5,7 +5,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _validate as V
-from ._dispatch import get_backend
+from ._dispatch import call, get_backend, validated_logits
 from .config import BISECT_MAX_ITER, NEWTON_MAX_ITER
 
 
@@ -53,9 +53,10 @@ def solve_nu(logits, beta, *, method="newton", tol=None, max_iter=None, backend=
     n = V.max_iter(max_iter, NEWTON_MAX_ITER if m == "newton" else BISECT_MAX_ITER)
     if backend == "cuda":
         return get_backend("cuda").run_solve(logits, beta, m, t, n, full_output)
-    h, squeeze = V.logits(logits)
+    mod = get_backend(backend)
+    h, squeeze = validated_logits(logits, mod)
     b = V.beta(beta)
-    nu, iterations, converged = get_backend(backend).solve(h, b, m, t, n)
+    nu, iterations, converged = call(mod.solve, h, squeeze, b, m, t, n)
     if not full_output and not converged.all():
         bad = np.flatnonzero(~converged)
         raise RuntimeError(f"{len(bad)} row(s) did not converge within max_iter={n} "

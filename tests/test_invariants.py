@@ -84,14 +84,16 @@ def test_composite_identity(h, beta, seed):
     alpha = mgce_ref.alpha_loss(p, y, beta)
     pos = py > 1e-6
     np.testing.assert_allclose(loss[pos], alpha[pos], rtol=1e-12, atol=1e-13)
+    # A p_y that is positive but underflows float64 (log p_y < -690: s_y**beta at beta = 1e6,
+    # exp(-loss) at beta = inf) is exempt below: alpha_loss of the p_y = 0 it became is beta.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        log_py = -loss if math.isinf(beta) else beta * np.log1p(-loss / beta)
+    underflow = (loss < beta) & (log_py < -690)
     if math.isfinite(beta):
-        # loss = beta (1 - s_y) identically, so p_y = 0 exactly when loss >= beta; a p_y that
-        # is positive but underflows float64 (s_y**beta < 1e-300, e.g. beta = 1e6) is exempt.
+        # loss = beta (1 - s_y) identically, so p_y = 0 exactly when loss >= beta.
         zero = py == 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            underflow = (loss < beta) & (beta * np.log1p(-loss / beta) < -690)
         assert np.all((loss[zero] >= beta * (1 - 1e-15)) | underflow[zero])
-    assert np.all(loss >= -1e-15) and np.all(alpha <= loss + 1e-12)
+    assert np.all(loss >= -1e-15) and np.all((alpha <= loss + 1e-12) | underflow)
     assert np.all(1 - py <= alpha + 1e-12)  # eqs. 18-19, lower end
 
 
@@ -137,7 +139,8 @@ def test_user_njit_function_can_call_the_row_kernels():
     @njit
     def my_nu(row, beta):
         buf = np.empty(row.shape[0])
-        n, m, vmax, vmin = K.collect(row, beta, buf)
+        idx = np.empty(row.shape[0], np.int64)
+        n, m, vmax, vmin = K.collect(row, beta, buf, idx)
         x, it, ok = K.newton(buf, n, m, vmax, vmin, row.shape[0], beta, 0.0, 100)
         return x - vmax
 

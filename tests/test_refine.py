@@ -18,7 +18,10 @@ from numba import njit
 import mgce_ref
 from mgce_ref import _kernels as K
 from mgce_ref import _refine as R
+from mgce_ref.config import REFINE_Q_TOL
 from mgce_ref.exact import mp_reference
+
+Q_TOL = REFINE_Q_TOL[np.dtype(np.float64)]
 
 EDGE_BETAS = (1.0 + 1e-6, 1.02, 1.4, 1.9)
 DPS = 60
@@ -119,7 +122,7 @@ def test_log1p_ratio_and_p_to_1e30(beta, rng):
 
 def shifted_root(row, beta):
     buf = np.empty(row.shape[0])
-    n, m, vmax, vmin = K.collect(row, beta, buf)
+    n, m, vmax, vmin = K.collect(row, beta, buf, np.empty(row.shape[0], np.int64))
     x, _, ok = K.newton(buf, n, m, vmax, vmin, row.shape[0], beta, 0.0, 100)
     assert ok
     return buf, n, m, vmax, x
@@ -231,7 +234,7 @@ def test_refine_float32_row_matches_float64():
     h64 = rows_with_edge_class(beta=1.4, s_edge=1e-6, seed=3, B=1)[0]
     h32 = h64.astype(np.float32)
     b32 = np.empty(h32.shape[0], np.float32)
-    n, m, vmax, vmin = K.collect(h32, 1.4, b32)
+    n, m, vmax, vmin = K.collect(h32, 1.4, b32, np.empty(h32.shape[0], np.int64))
     x, _, _ = K.newton(b32, n, m, vmax, vmin, h32.shape[0], 1.4, 0.0, 100)
     b64, n64, m64, vmax64, x64 = shifted_root(h32.astype(np.float64), 1.4)
     assert abs(mp_dd(x, R.refine(v=b32, n=n, m=m, vmax=vmax, x=x, beta=1.4))
@@ -248,18 +251,18 @@ def test_refine_has_nothing_to_do_without_a_root():
 
 def test_refine_needed_flags_the_rows_that_need_it(rng):
     """No for beta outside (1, 2); yes at the edge; and where it says no, the float64 root
-    already gives |dq| <= _Q_TOL (random rows, beta = 1.4 where the effect peaks)."""
+    already gives |dq| <= REFINE_Q_TOL (random rows, beta = 1.4 where the effect peaks)."""
     h = rng.standard_normal((30, 8))
     for beta in (1.0, 2.0, 11.0, math.inf):
         buf, n, m, vmax, x = shifted_root(h[0], min(beta, 1e300))
-        assert not R.refine_needed(v=buf, n=n, vmax=vmax, x=x, beta=beta)
+        assert not R.refine_needed(v=buf, n=n, vmax=vmax, x=x, beta=beta, q_tol=Q_TOL, w=np.empty(0))
     edge = rows_with_edge_class(beta=1.4, s_edge=1e-9, seed=4, B=2)
     for row in edge:
         buf, n, m, vmax, x = shifted_root(row, 1.4)
-        assert R.refine_needed(v=buf, n=n, vmax=vmax, x=x, beta=1.4)
+        assert R.refine_needed(v=buf, n=n, vmax=vmax, x=x, beta=1.4, q_tol=Q_TOL, w=np.empty(0))
     q0 = mgce_ref.worst_case(h, 1.4, backend="numba")
     ref = mp_reference(h, None, 1.4)["worst_case"]
-    needed = np.array([R.refine_needed(v=b, n=n, vmax=vm, x=x, beta=1.4)
+    needed = np.array([R.refine_needed(v=b, n=n, vmax=vm, x=x, beta=1.4, q_tol=Q_TOL, w=np.empty(0))
                        for b, n, _, vm, x in (shifted_root(row, 1.4) for row in h)])
     assert 0 < needed.sum() < len(h)
-    assert np.abs(q0 - ref)[~needed].max() <= R._Q_TOL
+    assert np.abs(q0 - ref)[~needed].max() <= Q_TOL

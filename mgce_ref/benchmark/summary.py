@@ -118,8 +118,9 @@ def _collect_kernel():
         B, C = h.shape
         for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
             buf = np.empty(C)
+            idx = np.empty(C, np.int64)
             for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
-                counts[r] = K.collect(h[r], beta, buf)[0]
+                counts[r] = K.collect(h[r], beta, buf, idx)[0]
 
     return collect_batch
 
@@ -127,8 +128,9 @@ def _collect_kernel():
 def profile(sizes=HEADLINE, betas=(1.0, 1.02, TARGET_BETA, 2.0, 11.0, 100.0, math.inf),
             dtype="float32", budget=0.5):
     """Where numba's ``loss_and_grad`` time goes, per (B, C, beta), from one interleaved
-    measurement (``runner.measure_interleaved``) of: input validation (``_validate.logits``,
-    whose finiteness check reads every logit), the candidate pass (``_kernels.collect`` alone),
+    measurement (``runner.measure_interleaved``) of: input validation (``_validate.logits`` as
+    the numba backend calls it: shapes and dtypes; the candidate pass checks finiteness), the
+    candidate pass (``_kernels.collect`` alone),
     ``solve_nu`` and ``loss_and_grad``. Reported: validation, candidate pass, solve (``nu``
     minus both), output pass (``loss_and_grad`` minus ``nu``), with the mean number of
     candidate classes and of Newton residual evaluations per row."""
@@ -144,7 +146,7 @@ def profile(sizes=HEADLINE, betas=(1.0, 1.02, TARGET_BETA, 2.0, 11.0, 100.0, mat
         counts = np.empty(B, np.int64)
         for beta in betas:
             kernel(h, beta, counts)  # compile, and count the candidates
-            fns = {"validate": lambda h=h: _validate.logits(h),
+            fns = {"validate": lambda h=h: _validate.logits(h, check_finite=False),
                    "candidate_pass": lambda h=h, b=beta, n=counts: kernel(h, b, n),
                    "nu": lambda h=h, b=beta: mgce_ref.solve_nu(h, b),
                    "loss_and_grad": lambda h=h, y=y, b=beta: mgce_ref.loss_and_grad(h, y, b)}

@@ -1,0 +1,113 @@
+"""The CPU kernels' own steps: the candidate pass, Newton's start, and Newton on pruned classes.
+
+The accuracy tests judge the end results; these pin the properties the speed rests on, each of
+which could fail quietly (a wrong start or a dropped class would still often give a good nu).
+"""
+
+import math
+
+import numpy as np
+import pytest
+from cases import BETAS, adversarial_rows, random_rows
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import mgce_ref
+from mgce_ref import _kernels as K
+
+NEWTON_BETAS = [b for b in BETAS if 1.0 < b < math.inf] + [1.1, 3.0, 60.0]
+
+
+def shifted_root(row, beta):
+    """The exact shifted root ``x = nu + max(h)``, solved on ``h - max(h)`` as the kernels do
+    (``nu + max(h)`` in float64 would lose ``x`` under logits of 1e308)."""
+    return float(mgce_ref.solve_nu(row - row.max(), beta, backend="exact"))
+
+
+def all_rows():
+    rows = [row for _, h in adversarial_rows() for row in h]
+    for seed, (C, scale) in enumerate([(5, 3.0), (100, 3.0), (30, 30.0), (30, 0.05), (1000, 3.0)]):
+        rows.extend(random_rows(seed=100 + seed, B=3, C=C, scale=scale))
+    ties = np.round(random_rows(seed=99, B=3, C=50, scale=2.0))
+    return rows + list(ties)
+
+
+ROWS = all_rows()
+
+
+def collect(row, beta):
+    buf = np.empty(row.shape[0])
+    idx = np.empty(row.shape[0], np.int64)
+    n, m, vmax, vmin = K.collect(row, beta, buf, idx)
+    return buf, idx, n, m, vmax, vmin
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("beta", [1.0, 1.4, 11.0, 1e6, math.inf])
+def test_collect_keeps_exactly_the_classes_that_can_be_in_the_support(beta, dtype):
+    for row in ROWS:
+        with np.errstate(over="ignore"):
+            row = row.astype(dtype)
+        if not np.all(np.isfinite(row)):  # 1e300 in float32
+            continue
+        buf, idx, n, m, vmax, vmin = collect(row, beta)
+        r64 = row.astype(np.float64)
+        with np.errstate(over="ignore"):
+            want = np.flatnonzero(r64 - r64.max() > -beta)
+        np.testing.assert_array_equal(idx[:n], want)  # in column order
+        np.testing.assert_array_equal(buf[:n], r64[want])
+        assert (vmax, vmin) == (r64.max(), r64.min())
+        assert idx[m] == np.argmax(r64) and K.finite(vmax, vmin)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("where", [0, 3, 99])
+def test_collect_finds_every_nonfinite_logit(bad, where):
+    for dtype in (np.float64, np.float32):
+        row = np.linspace(-1.0, 1.0, 100).astype(dtype)
+        row[where] = bad
+        assert not K.finite(*collect(row, 1.4)[4:])
+
+
+@pytest.mark.parametrize("beta", NEWTON_BETAS)
+def test_newton_start_is_right_of_the_root(beta):
+    """f(start) >= 0: the tangent bounds are below f (and the root to the last bit is exact)."""
+    for row in ROWS:
+        with np.errstate(over="ignore"):
+            spread_ok = np.all(np.isfinite(row - row.max()))
+        if not spread_ok:  # a spread beyond 1.8e308
+            continue
+        buf, idx, n, m, vmax, vmin = collect(row, beta)
+        x_exact = shifted_root(row, beta)
+        start = K.newton_start(buf, n, vmax, beta)
+        assert start >= x_exact, (row[:8], start, x_exact)
+        assert start <= 1e-11  # x <= 0, plus the nudge
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), C=st.integers(2, 60), scale=st.floats(-2, 2),
+       beta=st.floats(1.0 + 1e-9, 30.0), ties=st.booleans())
+def test_newton_start_is_right_of_the_root_everywhere(seed, C, scale, beta, ties):
+    row = np.random.default_rng(seed).normal(0.0, 10.0**scale, C)
+    if ties:
+        row = np.round(row / 10.0**scale) * 10.0**scale
+    buf, idx, n, m, vmax, vmin = collect(row, beta)
+    assert K.newton_start(buf, n, vmax, beta) >= shifted_root(row, beta)
+
+
+@pytest.mark.parametrize("beta", NEWTON_BETAS)
+def test_pruned_newton_takes_the_plain_iterates_and_keeps_the_support(beta):
+    """Pruning changes which classes are looked at, never the arithmetic: same iterates, same
+    count, bit for bit; every class in the support at the root is kept, the maximum first."""
+    for row in ROWS:
+        buf, idx, n, m, vmax, vmin = collect(row, beta)
+        plain = K.newton(buf.copy(), n, m, vmax, vmin, row.shape[0], beta, 0.0, 100)
+        x, it, ok, k, mk = K.newton_pruned(buf, idx, n, m, vmax, vmin, row.shape[0], beta, 0.0,
+                                           100)
+        assert (x, it, ok) == plain
+        with np.errstate(over="ignore"):  # a spread of 2e308 is -inf: out of the support
+            support = np.flatnonzero(row - vmax + x > -beta)
+        assert set(support) <= set(idx[:k])
+        assert np.all(np.diff(idx[:k]) > 0)  # still in column order
+        assert buf[mk] == vmax and idx[mk] == np.argmax(row)
+        assert sorted(idx[:n]) == sorted(collect(row, beta)[1][:n])  # a permutation, no loss
