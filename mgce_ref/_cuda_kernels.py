@@ -186,7 +186,7 @@ def _residual(row, m, vmax, x, beta, sf, sc, sd):
     for c in range(cuda.threadIdx.x, row.shape[0], cuda.blockDim.x):
         z = float(row[c]) - vmax
         if z + x > -beta:
-            term, dq = K.residual_term(z, x, beta, c == m)
+            term, dq, _ = K.residual_term(z, x, beta, c == m)
             f, comp = K.add(f, comp, term)
             d, dcomp = K.add(d, dcomp, dq)
     return _tree_sum(f, comp, d + dcomp, sf, sc, sd)

@@ -60,6 +60,17 @@ def log_p(z, x, beta):
 
 
 @_jit
+def log_p_and_s(z, x, beta):
+    """``(log_p, log_s)`` with one ``log1p``: the same two values, bit for bit."""
+    t = z + x
+    r = t / beta
+    ls = log_s(z, x, beta)
+    if abs(r) < SERIES_CUTOFF:
+        return t * (1.0 - r * (0.5 - r * (1.0 / 3.0))), ls
+    return beta * ls, ls
+
+
+@_jit
 def log_q(z, x, beta):
     """``(beta - 1) * log s`` = log of ``s**(beta - 1)``, the unnormalized eq. 17.
 
@@ -168,7 +179,7 @@ def residual(v, n, m, vmax, x, beta):
     for c in range(n):
         z = float(v[c]) - vmax
         if z + x > -beta:
-            term, dq = residual_term(z, x, beta, c == m)
+            term, dq, _ = residual_term(z, x, beta, c == m)
             f, comp = add(f, comp, term)
             # f' sets the Newton step: over thousands of near-equal terms a plain sum drifts
             # by ~n eps and the last step overshoots the root by that many ulps.
@@ -178,16 +189,22 @@ def residual(v, n, m, vmax, x, beta):
 
 @_jit
 def residual_term(z, x, beta, first):
-    """One class's ``(term of f, s**(beta - 1))`` in :func:`residual`, for a class in the
-    support; ``expm1`` for the first maximum."""
-    e = log_p(z, x, beta)
+    """One class's ``(term of f, s**(beta - 1), log s)`` in :func:`residual`, for a class in
+    the support; ``expm1`` for the first maximum. (``log s`` gives q by :func:`q_from_log`.)"""
+    e, ls = log_p_and_s(z, x, beta)
     if first:
         term = math.expm1(e)
         p = term + 1.0
     else:
         term = math.exp(e)
         p = term
-    return term, p / (1.0 + (z + x) / beta)  # s**(beta - 1) = p / s: a division, not an exp
+    return term, p / (1.0 + (z + x) / beta), ls  # s**(beta - 1) = p / s: a division, not an exp
+
+
+@_jit
+def q_from_log(ls, beta):
+    """``s**(beta - 1)`` from ``log s`` for finite beta: :func:`q_term`'s value, bit for bit."""
+    return math.exp((beta - 1.0) * ls)
 
 
 @_jit
@@ -281,11 +298,11 @@ def tangent_start(tau, tau_a, one_minus_a, beta):
 
 
 @_jit
-def residual_pruned(v, idx, n, m, vmax, x, beta):
+def residual_pruned(v, idx, lbuf, n, m, vmax, x, beta):
     """:func:`residual`, moving the classes that stay in reach of the support to the front of
-    ``v`` and ``idx`` (a swap, so ``v[:n]`` keeps every candidate). Returns ``(f, f', k, mk)``:
-    the kept classes are ``v[:k]`` in their original order, the first maximum is now
-    ``v[mk]``.
+    ``v`` and ``idx`` (a swap, so ``v[:n]`` keeps every candidate) and leaving their ``log s``
+    in ``lbuf`` (``-inf`` outside the support). Returns ``(f, f', k, mk)``: the kept classes
+    are ``v[:k]`` in their original order, the first maximum is now ``v[mk]``.
 
     Kept: ``z_c + x > -beta (1 + EDGE_MARGIN)``. Right of the root a dropped class has
     ``s_c <= 0`` at the root too, and the margin keeps those at the edge within rounding of
@@ -303,8 +320,9 @@ def residual_pruned(v, idx, n, m, vmax, x, beta):
         z = vc - vmax
         t = z + x
         if t > edge:
+            ls = -math.inf
             if t > -beta:
-                term, dq = residual_term(z, x, beta, c == m)
+                term, dq, ls = residual_term(z, x, beta, c == m)
                 f, comp = add(f, comp, term)
                 d, dcomp = add(d, dcomp, dq)
             if c == m:
@@ -314,19 +332,24 @@ def residual_pruned(v, idx, n, m, vmax, x, beta):
             idx[c] = idx[k]
             v[k] = vc
             idx[k] = ic
+            lbuf[k] = ls
             k += 1
     return f + comp, d + dcomp, k, mk
 
 
 @_jit
-def newton_pruned(v, idx, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
+def newton_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
     """:func:`newton` for the CPU kernels, which have scratch rows: the same iterates, each
     evaluated on the candidates still in reach of the support (:func:`residual_pruned`),
     which the monotone iteration only ever shrinks.
 
     Returns ``(x, iterations, converged, k, mk)``: ``v[:k]`` holds every class in reach of the
-    support at ``x``, first maximum ``v[mk]``.
+    support at ``x``, first maximum ``v[mk]``; with ``tol <= 0`` the last evaluation is at
+    ``x``, and ``lbuf[:k]`` holds their ``log s`` there.
     """
+    if n == 1:  # the maximum alone: s = 1 at x = 0 (where newton's first evaluation stops)
+        lbuf[0] = 0.0
+        return 0.0, 1, True, 1, 0
     lo = base(n_classes, beta)
     hi = lo - (vmin - vmax)
     if not hi < 0.0:
@@ -335,7 +358,7 @@ def newton_pruned(v, idx, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
     if not x < hi:
         x = hi
     for it in range(1, max_iter + 1):
-        f, d, k, mk = residual_pruned(v, idx, n, m, vmax, x, beta)
+        f, d, k, mk = residual_pruned(v, idx, lbuf, n, m, vmax, x, beta)
         if f <= 0.0:
             if it == 1 and x < hi:
                 # The start is right of the root in exact arithmetic, and its nudge exceeds
@@ -359,14 +382,17 @@ def newton_pruned(v, idx, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
 
 
 @_jit
-def solve_pruned(v, idx, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter):
+def solve_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter):
     """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`). Returns
-    ``(x, iterations, converged, k, mk)``: the classes in reach of the support in ``v[:k]``
-    (all ``n`` candidates but for Newton), first maximum ``v[mk]``."""
+    ``(x, iterations, converged, k, mk, logs)``: the classes in reach of the support in
+    ``v[:k]`` (all ``n`` candidates but for Newton), first maximum ``v[mk]``, and whether
+    ``lbuf[:k]`` holds their ``log s`` at ``x`` (Newton with ``tol <= 0``)."""
     if method == 0 and 1.0 < beta < math.inf:
-        return newton_pruned(v, idx, n, m, vmax, vmin, n_classes, beta, tol, max_iter)
+        x, it, ok, k, mk = newton_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, tol,
+                                         max_iter)
+        return x, it, ok, k, mk, tol <= 0.0
     x, it, ok = solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter)
-    return x, it, ok, n, m
+    return x, it, ok, n, m, False
 
 
 @_jit

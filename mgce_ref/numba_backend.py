@@ -27,13 +27,14 @@ def _solve_batch(h, beta, method, tol, max_iter, nu, iterations, converged, bad)
     for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
         buf = np.empty(C)
         idx = np.empty(C, np.int64)
+        lbuf = np.empty(C)
         for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
             n, m, vmax, vmin = K.collect(h[r], beta, buf, idx)
             bad[r] = not K.finite(vmax, vmin)
             if bad[r]:
                 continue
-            x, it, ok, _, _ = K.solve_pruned(buf, idx, n, m, vmax, vmin, C, beta, method, tol,
-                                             max_iter)
+            x, it, ok, _, _, _ = K.solve_pruned(buf, idx, lbuf, n, m, vmax, vmin, C, beta,
+                                                method, tol, max_iter)
             nu[r] = x - vmax
             iterations[r] = it
             converged[r] = ok
@@ -58,8 +59,8 @@ def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
             bad[r] = not K.finite(vmax, vmin)
             if bad[r]:
                 continue
-            x, _, _, n, m = K.solve_pruned(buf, idx, n, m, vmax, vmin, C, beta, 0, 0.0,
-                                           NEWTON_MAX_ITER)
+            x, _, _, n, m, logs = K.solve_pruned(buf, idx, wbuf, n, m, vmax, vmin, C, beta, 0,
+                                                 0.0, NEWTON_MAX_ITER)
             # Every class outside buf[:n] has p_c = q_c = 0.
             if nu.shape[0] == B:
                 nu[r] = x - vmax
@@ -70,8 +71,11 @@ def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
             if want_q or want_grad:
                 total = 0.0
                 comp = 0.0
-                for j in range(n):
-                    wbuf[j] = K.q_term(buf[j] - vmax, x, beta)
+                for j in range(n):  # from Newton's last log s, or afresh
+                    if logs:
+                        wbuf[j] = K.q_from_log(wbuf[j], beta)
+                    else:
+                        wbuf[j] = K.q_term(buf[j] - vmax, x, beta)
                     total, comp = K.add(total, comp, wbuf[j])
                 total += comp
                 # For 1 < beta < 2 a class at the edge of the support makes q ill-conditioned

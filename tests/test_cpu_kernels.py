@@ -102,9 +102,13 @@ def test_pruned_newton_takes_the_plain_iterates_and_keeps_the_support(beta):
     for row in ROWS:
         buf, idx, n, m, vmax, vmin = collect(row, beta)
         plain = K.newton(buf.copy(), n, m, vmax, vmin, row.shape[0], beta, 0.0, 100)
-        x, it, ok, k, mk = K.newton_pruned(buf, idx, n, m, vmax, vmin, row.shape[0], beta, 0.0,
-                                           100)
+        lbuf = np.empty(row.shape[0])
+        x, it, ok, k, mk = K.newton_pruned(buf, idx, lbuf, n, m, vmax, vmin, row.shape[0], beta,
+                                           0.0, 100)
         assert (x, it, ok) == plain
+        for j in range(k):  # the last evaluation's log s, as q_term would compute it
+            want = K.q_term(buf[j] - vmax, x, beta)
+            assert K.q_from_log(lbuf[j], beta) == want
         with np.errstate(over="ignore"):  # a spread of 2e308 is -inf: out of the support
             support = np.flatnonzero(row - vmax + x > -beta)
         assert set(support) <= set(idx[:k])
