@@ -260,9 +260,9 @@ def _bisect(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
 
 @cuda.jit(device=True)
 def _threshold(row, vmax, mass, floor, sf, sc, sd):
-    """``K.threshold`` over the block: Michelot's iteration; the support size is summed as a
-    float (exact below 2**53)."""
-    k_prev = -1.0
+    """``K.threshold`` over the block (stops when the set no longer shrinks); the support size
+    is summed as a float (exact below 2**53)."""
+    k_prev = row.shape[0] + 1.0
     tau = -mass
     it = 0
     while True:
@@ -276,9 +276,9 @@ def _threshold(row, vmax, mass, floor, sf, sc, sd):
                 k += 1.0
                 s, comp = K.add(s, comp, z)
         total, k = _tree_sum(s, comp, k, sf, sc, sd)
+        if k >= k_prev:
+            return tau, k_prev, it
         tau = (total - mass) / k
-        if k == k_prev:
-            return tau, k, it
         k_prev = k
 
 

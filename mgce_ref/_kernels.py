@@ -444,8 +444,14 @@ def bisect(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
 def threshold(v, n, vmax, mass, floor):
     """Michelot's iteration: ``tau`` with ``sum_c [z_c - tau]_+ = mass`` over the classes of
     ``v[:n]`` with ``z_c > floor`` (``mass > 0``), from the superset ``{z_c > -mass}``.
-    Returns ``(tau, k, iterations)`` with ``k`` the classes above ``tau``."""
-    k_prev = -1
+    Returns ``(tau, k, iterations)`` with ``k`` the classes above ``tau``.
+
+    In exact arithmetic the set ``{z_c > tau}`` shrinks at every pass until it stays put. With
+    classes tied to within rounding of ``tau``, rounding can let one back in and the sizes
+    cycle; so the iteration stops as soon as the set does not shrink, with the ``tau`` of the
+    last set (at most ``n + 1`` passes, never a hang).
+    """
+    k_prev = n + 1
     tau = -mass
     it = 0
     while True:
@@ -458,9 +464,9 @@ def threshold(v, n, vmax, mass, floor):
             if z > tau and z > floor:
                 k += 1
                 s, comp = add(s, comp, z)
+        if k >= k_prev:
+            return tau, k_prev, it
         tau = ((s + comp) - mass) / k
-        if k == k_prev:
-            return tau, k, it
         k_prev = k
 
 
