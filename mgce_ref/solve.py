@@ -29,9 +29,11 @@ def solve_nu(logits, beta, *, method="newton", tol=None, max_iter=None, backend=
     beta : float in [1, inf]
         1 and inf use the closed forms (sparsemax, -logsumexp) with ``method="newton"``.
     method : {"newton", "bisect"}
-        "newton": Newton on ``||[s(nu)]_+||_beta - 1``, convex and nearly linear, from the upper
-        end of the eq. 26 bracket; monotone, 3-8 steps. "bisect": the paper's Algorithm 1,
-        bisection on the eq. 26 bracket.
+        "newton": Newton on ``||[s(nu)]_+||_beta - 1``, convex and nearly linear, from a point
+        right of the root (numba and cuda: the root of a tangent lower bound of eq. 13,
+        ``_kernels.newton_start``; numpy: the upper end of the eq. 26 bracket); monotone, 1-8
+        residual evaluations. "bisect": the paper's Algorithm 1, bisection on the eq. 26
+        bracket.
     tol : float or None
         None: to machine precision. A number: stop when the Newton step, or the bisection
         interval's width, is at most ``tol`` (``tol=1e-4`` with "bisect" is MRCpy's rule).
