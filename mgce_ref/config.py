@@ -20,6 +20,11 @@ NEWTON_MAX_ITER = 100
 #: binades and arithmetically after, so it needs at most ~140 steps from any bracket.
 BISECT_MAX_ITER = 300
 
+#: Iteration limit of the exact backend's brentq (it ignores ``method``): above twice the
+#: bisection steps from the widest bracket (|x| <= 745) down to ``xtol = 1e-300`` (~1010), since
+#: a root of 1e-160, next to classes ~370 below the max at beta = 1e4, took 150.
+EXACT_MAX_ITER = 4000
+
 #: Interval width at which MRCpy's bisection stops; ``tol=MRCPY_TOL`` reproduces its rule.
 MRCPY_TOL = 1e-4
 

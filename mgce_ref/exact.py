@@ -13,7 +13,7 @@ import numpy as np
 
 from . import numpy_backend as npb
 from .closed_forms import softmax_root, sparsemax_root
-from .config import BISECT_MAX_ITER, MP_DPS
+from .config import EXACT_MAX_ITER, MP_DPS
 
 
 def _f(x, z, m, beta):
@@ -61,7 +61,7 @@ def _roots(z, beta, tol, max_iter):
     iterations = np.zeros(B, np.int64)
     converged = np.ones(B, bool)
     for r in range(B):
-        x[r], iterations[r], converged[r] = _root_row(z[r], beta, tol, max_iter or BISECT_MAX_ITER)
+        x[r], iterations[r], converged[r] = _root_row(z[r], beta, tol, max_iter or EXACT_MAX_ITER)
     return x, iterations, converged
 
 
@@ -75,7 +75,10 @@ def solve(h, beta, method, tol, max_iter):
 
 def forward(h, labels, beta, outputs):
     z, vmax = npb._shift(h)
-    x = _roots(z, beta, 0.0, None)[0]
+    x, _, converged = _roots(z, beta, 0.0, None)
+    if not converged.all():  # never seen within EXACT_MAX_ITER; never a silent wrong root
+        raise RuntimeError(f"brentq did not converge on row {int(np.argmin(converged))} "
+                           f"within {EXACT_MAX_ITER} iterations")
     out = npb.outputs_from_root(z, labels, beta, x, outputs, h, vmax)
     if "nu" in out:
         out["nu"] = x - vmax

@@ -6,7 +6,7 @@ import numpy as np
 
 from . import _validate as V
 from ._dispatch import call, get_backend, validated_logits
-from .config import BISECT_MAX_ITER, NEWTON_MAX_ITER
+from .config import BISECT_MAX_ITER, EXACT_MAX_ITER, NEWTON_MAX_ITER
 
 
 class SolveInfo(NamedTuple):
@@ -38,7 +38,8 @@ def solve_nu(logits, beta, *, method="newton", tol=None, max_iter=None, backend=
         None: to machine precision. A number: stop when the Newton step, or the bisection
         interval's width, is at most ``tol`` (``tol=1e-4`` with "bisect" is MRCpy's rule).
     max_iter : int or None
-        Limit on residual evaluations (default 100 for Newton, 300 for bisection).
+        Limit on residual evaluations (default 100 for Newton, 300 for bisection; brentq
+        iterations for "exact", default ``config.EXACT_MAX_ITER``).
     backend : {"numba", "numpy", "exact", "cuda"}
         "exact" ignores ``method`` and returns the root to the last bit (brentq + polish).
     full_output : bool
@@ -52,7 +53,10 @@ def solve_nu(logits, beta, *, method="newton", tol=None, max_iter=None, backend=
     """
     m = V.method(method)
     t = V.tol(tol)
-    n = V.max_iter(max_iter, NEWTON_MAX_ITER if m == "newton" else BISECT_MAX_ITER)
+    if backend == "exact":  # brentq whatever the method: its own limit
+        n = V.max_iter(max_iter, EXACT_MAX_ITER)
+    else:
+        n = V.max_iter(max_iter, NEWTON_MAX_ITER if m == "newton" else BISECT_MAX_ITER)
     if backend == "cuda":
         return get_backend("cuda").run_solve(logits, beta, m, t, n, full_output)
     mod = get_backend(backend)

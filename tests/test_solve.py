@@ -125,3 +125,14 @@ def test_wide_rows_of_equal_logits_stay_within_ulps(backend, beta):
     got = mgce_ref.solve_nu(h, beta=beta, backend=backend)
     want = mgce_ref.solve_nu(h, beta=beta, backend="exact")
     assert (np.abs(got - want) / np.spacing(2.0)).max() <= 4
+
+
+def test_exact_backend_is_not_held_to_newtons_iteration_limit():
+    """A root of ~1e-160 (classes ~370 below the max, beta = 1e4) takes brentq 150 iterations:
+    the exact backend used to stop at Newton's default 100 and raise on valid input."""
+    h = np.array([-179.46323356, -98.57356165, 756.20047257, 387.07231651, -472.04779744])
+    nu, info = mgce_ref.solve_nu(h, 1e4, backend="exact", full_output=True)
+    assert info.converged and info.iterations > 100
+    assert nu == mgce_ref.solve_nu(h, 1e4)  # numba's Newton, to the last bit here
+    q = mgce_ref.worst_case(h, 1e4, backend="exact")
+    np.testing.assert_allclose(q, mgce_ref.worst_case(h, 1e4), rtol=0, atol=1e-15)
