@@ -52,16 +52,13 @@ def log_s(z, x, beta):
 @_jit
 def log_p(z, x, beta):
     """``beta * log s``, the log of ``p = s**beta`` (eq. 14); tends to ``z + x`` as beta -> inf."""
-    t = z + x
-    r = t / beta
-    if abs(r) < SERIES_CUTOFF:
-        return t * (1.0 - r * (0.5 - r * (1.0 / 3.0)))
-    return beta * log_s(z, x, beta)
+    return log_p_and_s(z, x, beta)[0]
 
 
 @_jit
 def log_p_and_s(z, x, beta):
-    """``(log_p, log_s)`` with one ``log1p``: the same two values, bit for bit."""
+    """``(log_p, log_s)`` with one ``log1p``; near ``s = 1`` (``|t/beta| < SERIES_CUTOFF``) both
+    are series, so beta up to 1e308 and inf neither underflow nor lose digits."""
     t = z + x
     r = t / beta
     ls = log_s(z, x, beta)

@@ -1,8 +1,8 @@
 """Numba CPU backend: the row kernels of ``_kernels`` composed into ``prange`` batch kernels.
 
 Each work item takes ``ROWS_PER_CHUNK`` rows and three scratch rows: the candidate classes of
-``_kernels.collect`` (float64), their columns (int64), and their unnormalized q (float64); no
-(B, C) temporary is made beyond the outputs. One pass reads the row (and checks that it is
+``_kernels.collect`` (float64), their columns (int64), and Newton's last ``log s`` of each,
+turned into the unnormalized q (float64); no (B, C) temporary is made beyond the outputs. One pass reads the row (and checks that it is
 finite), the Newton solve runs on the candidates only, shrinking them to the support as it
 goes, and the outputs are written as zeros plus the few support classes. float32 logits are
 read as float64 element by element and results rounded once, on store.

@@ -133,6 +133,6 @@ def test_exact_backend_is_not_held_to_newtons_iteration_limit():
     h = np.array([-179.46323356, -98.57356165, 756.20047257, 387.07231651, -472.04779744])
     nu, info = mgce_ref.solve_nu(h, 1e4, backend="exact", full_output=True)
     assert info.converged and info.iterations > 100
-    assert nu == mgce_ref.solve_nu(h, 1e4)  # numba's Newton, to the last bit here
+    assert abs(nu - mgce_ref.solve_nu(h, 1e4)) <= 4 * np.spacing(np.abs(h).max())  # numba's
     q = mgce_ref.worst_case(h, 1e4, backend="exact")
     np.testing.assert_allclose(q, mgce_ref.worst_case(h, 1e4), rtol=0, atol=1e-15)
