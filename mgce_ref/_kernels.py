@@ -101,28 +101,91 @@ def add(s, comp, term):
 
 
 @intrinsic
-def _maximum(typingctx, a, b):
-    """LLVM's ``maximum``: NaN-propagating max (unlike ``max``), which the loop vectorizer
-    turns into SIMD reductions."""
-    return _binary_float_intrinsic("llvm.maximum", a, b)
+def _key(typingctx, x):
+    """The bits of a float as a signed integer ordered like the float: ``-0.0`` just below
+    ``+0.0``, and a NaN beyond the infinity of its sign. Integer min/max reductions vectorize
+    to single instructions, unlike float ones that must propagate NaN."""
+    if x not in (types.float32, types.float64):
+        return None
+    n = x.bitwidth
+
+    def codegen(context, builder, signature, args):
+        it = ir.IntType(n)
+        b = builder.bitcast(args[0], it)
+        sign = builder.ashr(b, ir.Constant(it, n - 1))
+        return builder.xor(b, builder.and_(sign, ir.Constant(it, (1 << (n - 1)) - 1)))
+
+    return types.int32(x) if n == 32 else types.int64(x), codegen
 
 
 @intrinsic
-def _minimum(typingctx, a, b):
-    """LLVM's ``minimum``, NaN-propagating, vectorizable."""
-    return _binary_float_intrinsic("llvm.minimum", a, b)
+def _unkey(typingctx, k):
+    """The float whose :func:`_key` is ``k`` (the map is its own inverse on the bits)."""
+    if k not in (types.int32, types.int64):
+        return None
+    n = k.bitwidth
+
+    def codegen(context, builder, signature, args):
+        it = ir.IntType(n)
+        sign = builder.ashr(args[0], ir.Constant(it, n - 1))
+        b = builder.xor(args[0], builder.and_(sign, ir.Constant(it, (1 << (n - 1)) - 1)))
+        return builder.bitcast(b, ir.FloatType() if n == 32 else ir.DoubleType())
+
+    return types.float32(k) if n == 32 else types.float64(k), codegen
 
 
-def _binary_float_intrinsic(name, a, b):
-    if not (isinstance(a, types.Float) and a == b):
+#: Entries of a row that :func:`collect` compares with its threshold at once.
+BLOCK = 64
+
+
+@intrinsic
+def _above(typingctx, row, start, threshold):
+    """Bit ``i`` set where ``row[start + i] > threshold`` (a float64, rounded to the row's
+    dtype) for the ``BLOCK`` entries from ``start`` of a contiguous row: SIMD compares."""
+    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
+            and row.dtype in (types.float32, types.float64)):
         return None
 
     def codegen(context, builder, signature, args):
-        t = context.get_value_type(a)
-        fn = builder.module.declare_intrinsic(name, [t], ir.FunctionType(t, [t, t]))
-        return builder.call(fn, args)
+        ary, offset, thr = args
+        data = context.make_array(signature.args[0])(context, builder, ary).data
+        vt = ir.VectorType(context.get_value_type(row.dtype), BLOCK)
+        v = builder.load(builder.bitcast(builder.gep(data, [offset]), vt.as_pointer()), align=1)
+        t = context.cast(builder, thr, types.float64, row.dtype)
+        splat = ir.Constant(vt, ir.Undefined)
+        for i in range(BLOCK):
+            splat = builder.insert_element(splat, t, ir.Constant(ir.IntType(32), i))
+        return builder.bitcast(builder.fcmp_ordered(">", v, splat), ir.IntType(BLOCK))
 
-    return a(a, b), codegen
+    return types.uint64(row, types.intp, types.float64), codegen
+
+
+@intrinsic
+def _lowest_bit(typingctx, mask):
+    """Index of the lowest set bit of a nonzero ``mask``."""
+    if mask != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fn = builder.module.declare_intrinsic(
+            "llvm.cttz", [i64], ir.FunctionType(i64, [i64, ir.IntType(1)]))
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+
+    return types.intp(types.uint64), codegen
+
+
+@_jit
+def extrema(row):
+    """``(max, min)`` of a row as float64, by integer min/max on :func:`_key` (SIMD). A NaN or
+    an infinity makes one of them non-finite (:func:`finite`)."""
+    kmax = _key(row[0])
+    kmin = kmax
+    for c in range(row.shape[0]):
+        k = _key(row[c])
+        kmax = k if k > kmax else kmax
+        kmin = k if k < kmin else kmin
+    return np.float64(_unkey(kmax)), np.float64(_unkey(kmin))  # (float() keeps float32)
 
 
 @_jit
@@ -130,29 +193,43 @@ def collect(row, beta, buf, idx):
     """Two passes over a row: max, min, and the classes that can be in the support.
 
     A class with ``z_c <= -beta`` has ``s_c(x) <= 0`` for every ``x <= 0``, hence ``p_c = 0``
-    exactly; the others are copied to ``buf`` and their columns to ``idx``. Returns
-    ``(n, m, vmax, vmin)`` with the ``n`` candidates in ``buf[:n]`` and ``buf[m]`` the first
-    maximum. The max and min propagate NaN, so the row is finite exactly when both are
-    (:func:`finite`): the CPU kernels check the logits here, not in a pass of their own.
+    exactly; the others are copied to ``buf`` and their columns to ``idx``, in column order.
+    Returns ``(n, m, vmax, vmin)`` with the ``n`` candidates in ``buf[:n]`` and ``buf[m]`` the
+    first maximum. The row is finite exactly when ``vmax`` and ``vmin`` are (:func:`finite`):
+    the CPU kernels check the logits here, not in a pass of their own; a row that is not
+    finite gets no candidates.
+
+    The second pass compares ``BLOCK`` entries at a time with a threshold a little below
+    ``vmax - beta`` and looks only at those above it, each tested as the residual computes it,
+    ``v - vmax > -beta`` in float64 (not ``v > vmax - beta``, which rounds to ``v > vmax`` for
+    huge logits). The margin, ``2**-20`` relative, exceeds the rounding of the threshold to
+    the row's dtype and of ``v - vmax``, so no candidate is missed.
     """
-    hmax = row[0]
-    hmin = row[0]
-    for c in range(row.shape[0]):  # SIMD, in the row's own dtype (exact)
-        hmax = _maximum(hmax, row[c])
-        hmin = _minimum(hmin, row[c])
-    vmax = np.float64(hmax)  # (Numba's float() keeps a float32 a float32)
-    vmin = np.float64(hmin)
+    vmax, vmin = extrema(row)
     n = 0
     m = -1
-    for c in range(row.shape[0]):
-        v = np.float64(row[c])
-        if v - vmax > -beta:  # z_c > -beta, as the residual computes it (not v > vmax - beta,
-            # which rounds to v > vmax for huge logits)
-            if m < 0 and v == vmax:
-                m = n
-            buf[n] = v
-            idx[n] = c
-            n += 1
+    if not finite(vmax, vmin):
+        return n, m, vmax, vmin
+    t = vmax - beta
+    thr = t - (abs(t) + 1.0) * 2.0**-20
+    C = row.shape[0]
+    for c0 in range(0, C, BLOCK):
+        if C < BLOCK:  # a short row: every class is looked at
+            mask = (np.uint64(1) << np.uint64(C)) - np.uint64(1)
+        elif c0 + BLOCK <= C:
+            mask = _above(row, c0, thr)
+        else:  # the last, partial block: the final BLOCK entries, less those already seen
+            mask = _above(row, C - BLOCK, thr) >> np.uint64(c0 + BLOCK - C)
+        while mask:
+            c = c0 + _lowest_bit(mask)
+            mask &= mask - np.uint64(1)
+            v = np.float64(row[c])
+            if v - vmax > -beta:
+                if m < 0 and v == vmax:
+                    m = n
+                buf[n] = v
+                idx[n] = c
+                n += 1
     return n, m, vmax, vmin
 
 

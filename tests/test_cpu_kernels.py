@@ -60,12 +60,51 @@ def test_collect_keeps_exactly_the_classes_that_can_be_in_the_support(beta, dtyp
         assert idx[m] == np.argmax(r64) and K.finite(vmax, vmin)
 
 
-@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
-@pytest.mark.parametrize("where", [0, 3, 99])
+def check_collect(row, beta):
+    """``collect`` against its definition, computed the slow way."""
+    buf, idx, n, m, vmax, vmin = collect(row, beta)
+    r64 = row.astype(np.float64)
+    assert K.finite(vmax, vmin) == bool(np.all(np.isfinite(r64)))
+    if not K.finite(vmax, vmin):
+        return
+    with np.errstate(over="ignore"):
+        want = np.flatnonzero(r64 - r64.max() > -beta)
+    np.testing.assert_array_equal(idx[:n], want)  # in column order
+    np.testing.assert_array_equal(buf[:n], r64[want])
+    assert (vmax, vmin) == (r64.max(), r64.min())
+    assert idx[m] == np.argmax(r64)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("C", [1, 2, 7, 63, 64, 65, 127, 128, 129, 1000])
+def test_collect_on_every_block_boundary(C, dtype):
+    """The candidate pass compares 64 entries at a time; short rows, partial last blocks and
+    classes a hair either side of ``vmax - beta`` (where its prefilter's margin matters)."""
+    rng = np.random.default_rng(C)
+    for beta in (1.0, 1.4, 1e6, math.inf):
+        for offset in (0.0, 1e6, -3e7):
+            row = rng.standard_normal(C) * 3.0 + offset
+            row[rng.integers(0, C, 3)] = row.max() - beta  # at the edge, as rounded
+            row[rng.integers(0, C)] = np.nextafter(row.max() - beta, -np.inf)
+            row[rng.integers(0, C)] = -0.0
+            check_collect(row.astype(dtype), beta)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=150),
+       st.sampled_from([np.float32, np.float64]), st.sampled_from([1.0, 1.4, 60.0, math.inf]))
+def test_collect_on_any_row(values, dtype, beta):
+    """Any values at all, NaN (of either sign), infinities and float32 overflow included."""
+    with np.errstate(over="ignore"):
+        check_collect(np.array(values).astype(dtype), beta)
+
+
+@pytest.mark.parametrize("bad", [math.nan, -math.nan, math.inf, -math.inf])
+@pytest.mark.parametrize("where", [0, 3, 63, 64, 99])
 def test_collect_finds_every_nonfinite_logit(bad, where):
     for dtype in (np.float64, np.float32):
         row = np.linspace(-1.0, 1.0, 100).astype(dtype)
-        row[where] = bad
+        row[where] = bad  # (-nan has its sign bit set)
         assert not K.finite(*collect(row, 1.4)[4:])
 
 
