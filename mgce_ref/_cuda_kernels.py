@@ -11,7 +11,7 @@ Two kernel shapes, chosen by the host from the number of classes C:
   needed: the row kernels read only ``v[:n]`` and skip every class with ``s_c <= 0``, so
   passing ``n = C`` and the row gives the sums of ``K.collect``'s candidate buffer exactly.
 * **block per row** (large C): the threads of a block stride over the columns of one row.
-  Each sum of a row kernel becomes per-thread partial sums, Neumaier-compensated as in
+  Each sum of a row kernel becomes per-thread partial sums, compensated as in
   ``K.residual``, combined by a shared-memory tree; the iteration (Newton, bisection, Michelot,
   logsumexp) repeats ``K.newton``, ``K.bisect``, ``K.sparsemax`` and ``K.softmax`` step for step
   on the reduced values. Every thread computes the same scalars from the same shared slots, so

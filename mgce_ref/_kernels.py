@@ -91,13 +91,12 @@ def base(n_classes, beta):
 
 @_jit
 def add(s, comp, term):
-    """Neumaier's compensated addition: returns the new ``(sum, compensation)``."""
+    """Compensated addition: returns the new ``(sum, compensation)``, the compensation gaining
+    the exact rounding error of ``s + term`` (Knuth's TwoSum: the same error as Neumaier's
+    two branches, without a branch to mispredict)."""
     t = s + term
-    if abs(s) >= abs(term):
-        comp += (s - t) + term
-    else:
-        comp += (term - t) + s
-    return t, comp
+    bp = t - s
+    return t, comp + ((s - (t - bp)) + (term - bp))
 
 
 @intrinsic
@@ -244,7 +243,7 @@ def residual(v, n, m, vmax, x, beta):
     """``f(x) = sum_c [s_c]_+**beta - 1`` and ``f'(x) = sum_c [s_c]_+**(beta - 1)`` (eq. 13).
 
     The first maximum ``v[m]`` contributes ``expm1`` (its term is ``1 + O(x)``), so ``f`` keeps
-    its relative accuracy when one class dominates; both sums are Neumaier-compensated.
+    its relative accuracy when one class dominates; both sums are compensated (:func:`add`).
     """
     f = 0.0
     comp = 0.0
@@ -535,9 +534,9 @@ def threshold(v, n, vmax, mass, floor):
         k = 0
         for c in range(n):
             z = float(v[c]) - vmax
-            if z > tau and z > floor:
-                k += 1
-                s, comp = add(s, comp, z)
+            inside = z > tau and z > floor
+            k += inside
+            s, comp = add(s, comp, z if inside else 0.0)  # adding 0.0 is exact: no branch
         if k >= k_prev:
             return tau, k_prev, it
         tau = ((s + comp) - mass) / k
