@@ -248,7 +248,12 @@ def measure(fn, budget=0.5, round_time=0.01, min_rounds=3, max_rounds=200):
 def measure_interleaved(fns, budget=2.0, round_time=0.01):
     """``{name: seconds per call}`` for several callables timed in alternating rounds, so that
     a change in the machine's load strikes them all alike: the ratios of these minima are
-    steadier than ratios of separate measurements on a shared machine."""
+    steadier than ratios of separate measurements on a shared machine.
+
+    Each round of a callable starts with one untimed call. The first call after another
+    callable's round pays for thread pools that round left parked or still spinning (torch's
+    and Numba's OpenMP runtimes are separate): 0.2-0.3 ms on this 2-core machine, which would
+    be charged to whichever callable makes the fewest calls per round."""
     loops = {}
     for name, fn in fns.items():
         t0 = time.perf_counter()
@@ -262,6 +267,7 @@ def measure_interleaved(fns, budget=2.0, round_time=0.01):
         rounds = 0
         while rounds < 3 or (spent < budget and rounds < 500):
             for name, fn in fns.items():
+                fn()
                 t0 = time.perf_counter()
                 for _ in range(loops[name]):
                     fn()
