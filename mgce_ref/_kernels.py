@@ -201,8 +201,9 @@ def collect(row, beta, buf, idx):
     The second pass compares ``BLOCK`` entries at a time with a threshold a little below
     ``vmax - beta`` and looks only at those above it, each tested as the residual computes it,
     ``v - vmax > -beta`` in float64 (not ``v > vmax - beta``, which rounds to ``v > vmax`` for
-    huge logits). The margin, ``2**-20`` relative, exceeds the rounding of the threshold to
-    the row's dtype and of ``v - vmax``, so no candidate is missed.
+    huge logits). A candidate has ``v - vmax > -beta`` exactly (rounding is monotone and
+    ``-beta`` is a float), so a threshold at most ``vmax - beta`` misses none; the margin,
+    ``2**-20`` relative, exceeds the roundings of the threshold, down to the row's dtype.
     """
     vmax, vmin = extrema(row)
     n = 0
