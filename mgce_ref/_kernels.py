@@ -72,10 +72,12 @@ def log_q(z, x, beta):
     """``(beta - 1) * log s`` = log of ``s**(beta - 1)``, the unnormalized eq. 17.
 
     Written with ``beta - 1`` (exact in floating point) rather than ``log_p - log_s``, which
-    would cancel catastrophically for beta near 1.
+    would cancel catastrophically for beta near 1. At beta = inf, where q = p = softmax, it is
+    ``z``: the weights ``exp(z_c)`` that :func:`softmax` sums (a common factor ``exp(x)`` below
+    ``p``, which normalizing q removes), so the CPU kernels reuse that sum's terms.
     """
     if math.isinf(beta):
-        return z + x
+        return z
     return (beta - 1.0) * log_s(z, x, beta)
 
 
@@ -132,6 +134,9 @@ def _unkey(typingctx, k):
 
     return types.float32(k) if n == 32 else types.float64(k), codegen
 
+
+#: What :func:`solve_pruned` leaves in its scratch row, per class in reach of the support.
+LEFT_NOTHING, LEFT_LOG_S, LEFT_Q = 0, 1, 2
 
 #: Entries of a row that :func:`collect` compares with its threshold at once.
 BLOCK = 64
@@ -458,15 +463,18 @@ def newton_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, tol, max_iter
 @_jit
 def solve_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter):
     """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`). Returns
-    ``(x, iterations, converged, k, mk, logs)``: the classes in reach of the support in
-    ``v[:k]`` (all ``n`` candidates but for Newton), first maximum ``v[mk]``, and whether
-    ``lbuf[:k]`` holds their ``log s`` at ``x`` (Newton with ``tol <= 0``)."""
+    ``(x, iterations, converged, k, mk, left)``: the classes in reach of the support in
+    ``v[:k]`` (all ``n`` candidates but for Newton), first maximum ``v[mk]``, and what
+    ``lbuf[:k]`` holds at ``x``: ``LEFT_LOG_S`` (Newton with ``tol <= 0``), ``LEFT_Q`` (the
+    unnormalized q, at beta = inf) or ``LEFT_NOTHING``."""
     if method == 0 and 1.0 < beta < math.inf:
         x, it, ok, k, mk = newton_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, tol,
                                          max_iter)
-        return x, it, ok, k, mk, tol <= 0.0
+        return x, it, ok, k, mk, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
+    if method == 0 and math.isinf(beta):
+        return softmax_terms(v, n, m, vmax, lbuf), 1, True, n, m, LEFT_Q
     x, it, ok = solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter)
-    return x, it, ok, n, m, False
+    return x, it, ok, n, m, LEFT_NOTHING
 
 
 @_jit
@@ -560,6 +568,21 @@ def softmax(v, n, m, vmax):
     for c in range(n):
         if c != m:
             s, comp = add(s, comp, math.exp(float(v[c]) - vmax))
+    return -math.log1p(s + comp)
+
+
+@_jit
+def softmax_terms(v, n, m, vmax, w):
+    """:func:`softmax`, bit for bit, leaving each class's ``exp(z_c)`` in ``w`` (1 for the
+    first maximum): the unnormalized q of :func:`q_term` at beta = inf, bit for bit."""
+    s = 0.0
+    comp = 0.0
+    for c in range(n):
+        e = 1.0
+        if c != m:
+            e = math.exp(float(v[c]) - vmax)
+            s, comp = add(s, comp, e)
+        w[c] = e
     return -math.log1p(s + comp)
 
 

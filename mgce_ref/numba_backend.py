@@ -1,8 +1,8 @@
 """Numba CPU backend: the row kernels of ``_kernels`` composed into ``prange`` batch kernels.
 
 Each work item takes ``ROWS_PER_CHUNK`` rows and three scratch rows: the candidate classes of
-``_kernels.collect`` (float64), their columns (int64), and Newton's last ``log s`` of each,
-turned into the unnormalized q (float64); no (B, C) temporary is made beyond the outputs. Two
+``_kernels.collect`` (float64), their columns (int64), and Newton's last ``log s`` of each
+(at beta = inf the terms of the logsumexp), turned into the unnormalized q (float64); no (B, C) temporary is made beyond the outputs. Two
 SIMD passes read the row (an integer max/min that also finds NaN and infinities, then a
 64-wide compare that picks the candidates), the Newton solve runs on the candidates only,
 shrinking them to the support as it goes, and the outputs are written as zeros plus the few
@@ -61,7 +61,7 @@ def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
             bad[r] = not K.finite(vmax, vmin)
             if bad[r]:
                 continue
-            x, _, _, n, m, logs = K.solve_pruned(buf, idx, wbuf, n, m, vmax, vmin, C, beta, 0,
+            x, _, _, n, m, left = K.solve_pruned(buf, idx, wbuf, n, m, vmax, vmin, C, beta, 0,
                                                  0.0, NEWTON_MAX_ITER)
             # Every class outside buf[:n] has p_c = q_c = 0.
             if nu.shape[0] == B:
@@ -73,10 +73,10 @@ def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
             if want_q or want_grad:
                 total = 0.0
                 comp = 0.0
-                for j in range(n):  # from Newton's last log s, or afresh
-                    if logs:
+                for j in range(n):  # from Newton's last log s, the softmax terms, or afresh
+                    if left == K.LEFT_LOG_S:
                         wbuf[j] = K.q_from_log(wbuf[j], beta)
-                    else:
+                    elif left == K.LEFT_NOTHING:
                         wbuf[j] = K.q_term(buf[j] - vmax, x, beta)
                     total, comp = K.add(total, comp, wbuf[j])
                 total += comp

@@ -189,3 +189,15 @@ def test_michelot_stops_on_near_ties(seed, C, beta):
     buf, idx, n, m, vmax, vmin = collect(row, beta)
     for mass in (1.0, 1.7, 5.0):
         assert K.threshold(buf, n, vmax, mass, -beta)[2] <= n + 1
+
+
+def test_softmax_terms_are_the_closed_form_and_q_bit_for_bit():
+    """At beta = inf the CPU kernels take q from the logsumexp's own terms: the same x as
+    ``softmax`` and the same unnormalized q as ``q_term`` (which the GPU kernels use)."""
+    for row in ROWS:
+        buf, idx, n, m, vmax, vmin = collect(row, math.inf)
+        w = np.full(n, np.nan)
+        x = K.softmax_terms(buf, n, m, vmax, w)
+        assert x == K.softmax(buf, n, m, vmax)
+        want = [K.q_term(buf[c] - vmax, x, math.inf) for c in range(n)]
+        np.testing.assert_array_equal(w, want)
