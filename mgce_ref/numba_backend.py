@@ -2,12 +2,12 @@
 
 Each work item takes ``ROWS_PER_CHUNK`` rows and three scratch rows: the candidate classes of
 ``_kernels.collect`` (float64), their columns (int64), and Newton's last ``log s`` of each
-(at beta = inf the terms of the logsumexp), turned into the unnormalized q (float64); no (B, C) temporary is made beyond the outputs. Two
-SIMD passes read the row (an integer max/min that also finds NaN and infinities, then a
-64-wide compare that picks the candidates), the Newton solve runs on the candidates only,
-shrinking them to the support as it goes, and the outputs are written as zeros plus the few
-support classes. float32 logits are read as float64 element by element and results rounded
-once, on store.
+(at beta = inf the terms of the logsumexp), turned into the unnormalized q (float64); no
+(B, C) temporary is made beyond the outputs. Two SIMD passes read the row (an integer max/min
+that also finds NaN and infinities, then a 64-wide compare that picks the candidates), the
+Newton solve runs on the candidates only, shrinking them to the support as it goes, and the
+outputs are written as zeros plus the few support classes. float32 logits are read as float64
+element by element and results rounded once, on store.
 """
 
 import numpy as np
