@@ -371,7 +371,8 @@ def refine(v, n, m, vmax, x, beta):
 def refine_needed(v, n, vmax, x, beta, q_tol, w):
     """Whether the float64 root leaves some ``q_c`` (eq. 17) off by more than ``q_tol``
     (``config.REFINE_Q_TOL`` for the output dtype). ``w[:n]`` are the classes' ``s_c**(beta-1)``
-    if the caller has them (``_kernels.residual_pruned`` leaves them), else ``w`` is empty.
+    if the caller has them (the numba backend makes them from the ``log s`` that
+    ``_kernels.residual_pruned`` leaves), else ``w`` is empty.
 
     ``t_c = v_c - vmax + x`` is known to ``dt ~ 2**-52 beta`` (roundings of ``x`` and of
     ``v_c - vmax``), which moves ``q_c = w_c / S`` (``w_c = s_c**(beta - 1)``) by about
