@@ -261,7 +261,9 @@ def _bisect(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
 @cuda.jit(device=True)
 def _threshold(row, vmax, mass, floor, sf, sc, sd):
     """``K.threshold`` over the block (stops when the set no longer shrinks); the support size
-    is summed as a float (exact below 2**53)."""
+    is summed as a float (exact below 2**53). It keeps the last pass that finds the set
+    unchanged, which ``K.threshold`` skips (that needs a block minimum): the same ``tau`` and
+    ``k``, one more pass counted."""
     k_prev = row.shape[0] + 1.0
     tau = -mass
     it = 0

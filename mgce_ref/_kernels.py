@@ -531,7 +531,9 @@ def threshold(v, n, vmax, mass, floor):
     In exact arithmetic the set ``{z_c > tau}`` shrinks at every pass until it stays put. With
     classes tied to within rounding of ``tau``, rounding can let one back in and the sizes
     cycle; so the iteration stops as soon as the set does not shrink, with the ``tau`` of the
-    last set (at most ``n + 1`` passes, never a hang).
+    last set (at most ``n + 1`` passes, never a hang). A pass that could only stop is not
+    made: when the new ``tau`` lies below every class of the set it came from, the next set
+    holds them all, is no smaller, and the iteration would return this ``tau`` and size.
     """
     k_prev = n + 1
     tau = -mass
@@ -541,14 +543,18 @@ def threshold(v, n, vmax, mass, floor):
         s = 0.0
         comp = 0.0
         k = 0
+        lowest = math.inf
         for c in range(n):
             z = float(v[c]) - vmax
             inside = z > tau and z > floor
             k += inside
             s, comp = add(s, comp, z if inside else 0.0)  # adding 0.0 is exact: no branch
+            lowest = min(lowest, z if inside else math.inf)
         if k >= k_prev:
             return tau, k_prev, it
         tau = ((s + comp) - mass) / k
+        if lowest > tau:
+            return tau, k, it
         k_prev = k
 
 
