@@ -100,7 +100,7 @@ def forward_rows(h, labels, beta, max_iter, nu, p, q, loss, grad):
             for c in range(C):
                 p[r, c] = K.p_term(float(row[c]) - vmax, x, beta)
         if q.shape[0] == B or grad.shape[0] == B:
-            total = K.q_total(row, C, vmax, x, beta)
+            total = K.q_total(row, C, m, vmax, x, beta)
             for c in range(C):
                 qc = K.q_term(float(row[c]) - vmax, x, beta) / total
                 if q.shape[0] == B:

@@ -197,9 +197,10 @@ def collect(row, beta, buf, idx):
     """Two passes over a row: max, min, and the classes that can be in the support.
 
     A class with ``z_c <= -beta`` has ``s_c(x) <= 0`` for every ``x <= 0``, hence ``p_c = 0``
-    exactly; the others are copied to ``buf`` and their columns to ``idx``, in column order.
-    Returns ``(n, m, vmax, vmin)`` with the ``n`` candidates in ``buf[:n]`` and ``buf[m]`` the
-    first maximum. The row is finite exactly when ``vmax`` and ``vmin`` are (:func:`finite`):
+    exactly; the others are copied to ``buf`` and their columns to ``idx``: the first maximum
+    in ``buf[0]``, then the rest in column order. Returns ``(n, vmax, vmin)`` with the ``n``
+    candidates in ``buf[:n]``. (The maximum first takes a data-dependent branch out of every
+    residual evaluation.) The row is finite exactly when ``vmax`` and ``vmin`` are (:func:`finite`):
     the CPU kernels check the logits here, not in a pass of their own; a row that is not
     finite gets no candidates.
 
@@ -211,10 +212,10 @@ def collect(row, beta, buf, idx):
     ``2**-20`` relative, exceeds the roundings of the threshold, down to the row's dtype.
     """
     vmax, vmin = extrema(row)
-    n = 0
-    m = -1
     if not finite(vmax, vmin):
-        return n, m, vmax, vmin
+        return 0, vmax, vmin
+    n = 1  # buf[0] is kept for the first maximum
+    found = False
     t = vmax - beta
     thr = t - (abs(t) + 1.0) * 2.0**-20
     C = row.shape[0]
@@ -230,12 +231,15 @@ def collect(row, beta, buf, idx):
             mask &= mask - np.uint64(1)
             v = np.float64(row[c])
             if v - vmax > -beta:
-                if m < 0 and v == vmax:
-                    m = n
-                buf[n] = v
-                idx[n] = c
-                n += 1
-    return n, m, vmax, vmin
+                if v == vmax and not found:
+                    found = True
+                    buf[0] = v
+                    idx[0] = c
+                else:
+                    buf[n] = v
+                    idx[n] = c
+                    n += 1
+    return n, vmax, vmin
 
 
 @_jit
@@ -249,16 +253,17 @@ def residual(v, n, m, vmax, x, beta):
     """``f(x) = sum_c [s_c]_+**beta - 1`` and ``f'(x) = sum_c [s_c]_+**(beta - 1)`` (eq. 13).
 
     The first maximum ``v[m]`` contributes ``expm1`` (its term is ``1 + O(x)``), so ``f`` keeps
-    its relative accuracy when one class dominates; both sums are compensated (:func:`add`).
+    its relative accuracy when one class dominates; it is summed first, then the others in
+    order, as :func:`residual_pruned` does with the maximum in ``v[0]``. Both sums are
+    compensated (:func:`add`).
     """
-    f = 0.0
+    f, d, _ = residual_term(0.0, x, beta, True)  # z = 0 and x > -beta: always in the support
     comp = 0.0
-    d = 0.0
     dcomp = 0.0
     for c in range(n):
         z = float(v[c]) - vmax
-        if z + x > -beta:
-            term, dq, _ = residual_term(z, x, beta, c == m)
+        if z + x > -beta and c != m:
+            term, dq, _ = residual_term(z, x, beta, False)
             f, comp = add(f, comp, term)
             # f' sets the Newton step: over thousands of near-equal terms a plain sum drifts
             # by ~n eps and the last step overshoots the root by that many ulps.
@@ -377,35 +382,33 @@ def tangent_start(tau, tau_a, one_minus_a, beta):
 
 
 @_jit
-def residual_pruned(v, idx, lbuf, n, m, vmax, x, beta):
-    """:func:`residual`, moving the classes that stay in reach of the support to the front of
-    ``v`` and ``idx`` (a swap, so ``v[:n]`` keeps every candidate) and leaving their ``log s``
-    in ``lbuf`` (``-inf`` outside the support). Returns ``(f, f', k, mk)``: the kept classes
-    are ``v[:k]`` in their original order, the first maximum is now ``v[mk]``.
+def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
+    """:func:`residual` with the first maximum in ``v[0]`` (as :func:`collect` leaves it),
+    moving the classes that stay in reach of the support to the front of ``v`` and ``idx`` (a
+    swap, so ``v[:n]`` keeps every candidate) and leaving their ``log s`` in ``lbuf``
+    (``-inf`` outside the support). Returns ``(f, f', k)``: the kept classes are ``v[:k]``, the
+    maximum still first and the others in their order.
 
     Kept: ``z_c + x > -beta (1 + EDGE_MARGIN)``. Right of the root a dropped class has
     ``s_c <= 0`` at the root too, and the margin keeps those at the edge within rounding of
-    the root, which the double-double refinement of ``_refine`` needs.
+    the root, which the double-double refinement of ``_refine`` needs. The maximum is always
+    kept (``x > -beta``), and evaluated before the loop: no test of which class it is.
     """
-    f = 0.0
+    f, d, lbuf[0] = residual_term(0.0, x, beta, True)
     comp = 0.0
-    d = 0.0
     dcomp = 0.0
     edge = -beta * (1.0 + EDGE_MARGIN)
-    k = 0
-    mk = 0
-    for c in range(n):
+    k = 1
+    for c in range(1, n):
         vc = v[c]
         z = vc - vmax
         t = z + x
         if t > edge:
             ls = -math.inf
             if t > -beta:
-                term, dq, ls = residual_term(z, x, beta, c == m)
+                term, dq, ls = residual_term(z, x, beta, False)
                 f, comp = add(f, comp, term)
                 d, dcomp = add(d, dcomp, dq)
-            if c == m:
-                mk = k
             ic = idx[c]
             v[c] = v[k]
             idx[c] = idx[k]
@@ -413,22 +416,22 @@ def residual_pruned(v, idx, lbuf, n, m, vmax, x, beta):
             idx[k] = ic
             lbuf[k] = ls
             k += 1
-    return f + comp, d + dcomp, k, mk
+    return f + comp, d + dcomp, k
 
 
 @_jit
-def newton_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
+def newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, max_iter):
     """:func:`newton` for the CPU kernels, which have scratch rows: the same iterates, each
     evaluated on the candidates still in reach of the support (:func:`residual_pruned`),
-    which the monotone iteration only ever shrinks.
+    which the monotone iteration only ever shrinks. The first maximum is ``v[0]``.
 
-    Returns ``(x, iterations, converged, k, mk)``: ``v[:k]`` holds every class in reach of the
-    support at ``x``, first maximum ``v[mk]``; with ``tol <= 0`` the last evaluation is at
-    ``x``, and ``lbuf[:k]`` holds their ``log s`` there.
+    Returns ``(x, iterations, converged, k)``: ``v[:k]`` holds every class in reach of the
+    support at ``x``, the maximum first; with ``tol <= 0`` the last evaluation is at ``x``,
+    and ``lbuf[:k]`` holds their ``log s`` there.
     """
     if n == 1:  # the maximum alone: s = 1 at x = 0 (where newton's first evaluation stops)
         lbuf[0] = 0.0
-        return 0.0, 1, True, 1, 0
+        return 0.0, 1, True, 1
     lo = base(n_classes, beta)
     hi = lo - (vmin - vmax)
     if not hi < 0.0:
@@ -437,7 +440,7 @@ def newton_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, tol, max_iter
     if not x < hi:
         x = hi
     for it in range(1, max_iter + 1):
-        f, d, k, mk = residual_pruned(v, idx, lbuf, n, m, vmax, x, beta)
+        f, d, k = residual_pruned(v, idx, lbuf, n, vmax, x, beta)
         if f <= 0.0:
             if it == 1 and x < hi:
                 # The start is right of the root in exact arithmetic, and its nudge exceeds
@@ -445,36 +448,34 @@ def newton_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, tol, max_iter
                 # end. The swap left every candidate in v[:n].
                 x = hi
                 continue
-            return x, it, True, k, mk
+            return x, it, True, k
         n = k
-        m = mk
         step = newton_step(f, d, beta)
         xn = x - step
         if xn < lo:
             xn = lo
         if not xn < x:
-            return x, it, True, k, mk
+            return x, it, True, k
         x = xn
         if tol > 0.0 and step <= tol:
-            return x, it, True, k, mk
-    return x, max_iter, False, n, m
+            return x, it, True, k
+    return x, max_iter, False, n
 
 
 @_jit
-def solve_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter):
-    """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`). Returns
-    ``(x, iterations, converged, k, mk, left)``: the classes in reach of the support in
-    ``v[:k]`` (all ``n`` candidates but for Newton), first maximum ``v[mk]``, and what
-    ``lbuf[:k]`` holds at ``x``: ``LEFT_LOG_S`` (Newton with ``tol <= 0``), ``LEFT_Q`` (the
-    unnormalized q, at beta = inf) or ``LEFT_NOTHING``."""
+def solve_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, method, tol, max_iter):
+    """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`) on the candidates of
+    :func:`collect`, the first maximum in ``v[0]``. Returns ``(x, iterations, converged, k,
+    left)``: the classes in reach of the support in ``v[:k]`` (all ``n`` candidates but for
+    Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``: ``LEFT_LOG_S`` (Newton
+    with ``tol <= 0``), ``LEFT_Q`` (the unnormalized q, at beta = inf) or ``LEFT_NOTHING``."""
     if method == 0 and 1.0 < beta < math.inf:
-        x, it, ok, k, mk = newton_pruned(v, idx, lbuf, n, m, vmax, vmin, n_classes, beta, tol,
-                                         max_iter)
-        return x, it, ok, k, mk, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
+        x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, max_iter)
+        return x, it, ok, k, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
     if method == 0 and math.isinf(beta):
-        return softmax_terms(v, n, m, vmax, lbuf), 1, True, n, m, LEFT_Q
-    x, it, ok = solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter)
-    return x, it, ok, n, m, LEFT_NOTHING
+        return softmax_terms(v, n, 0, vmax, lbuf), 1, True, n, LEFT_Q
+    x, it, ok = solve(v, n, 0, vmax, vmin, n_classes, beta, method, tol, max_iter)
+    return x, it, ok, n, LEFT_NOTHING
 
 
 @_jit
@@ -625,10 +626,12 @@ def q_term(z, x, beta):
 
 
 @_jit
-def q_total(v, n, vmax, x, beta):
-    """``sum_c [s_c]_+**(beta - 1)``, the normalizer of eq. 17 (compensated)."""
-    s = 0.0
+def q_total(v, n, m, vmax, x, beta):
+    """``sum_c [s_c]_+**(beta - 1)``, the normalizer of eq. 17 (compensated), the first maximum
+    ``v[m]`` first as in the CPU kernels (where it is ``v[0]``)."""
+    s = q_term(0.0, x, beta)
     comp = 0.0
     for c in range(n):
-        s, comp = add(s, comp, q_term(float(v[c]) - vmax, x, beta))
+        if c != m:
+            s, comp = add(s, comp, q_term(float(v[c]) - vmax, x, beta))
     return s + comp

@@ -31,12 +31,12 @@ def _solve_batch(h, beta, method, tol, max_iter, nu, iterations, converged, bad)
         idx = np.empty(C, np.int64)
         lbuf = np.empty(C)
         for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
-            n, m, vmax, vmin = K.collect(h[r], beta, buf, idx)
+            n, vmax, vmin = K.collect(h[r], beta, buf, idx)
             bad[r] = not K.finite(vmax, vmin)
             if bad[r]:
                 continue
-            x, it, ok, _, _, _ = K.solve_pruned(buf, idx, lbuf, n, m, vmax, vmin, C, beta,
-                                                method, tol, max_iter)
+            x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, C, beta, method,
+                                             tol, max_iter)
             nu[r] = x - vmax
             iterations[r] = it
             converged[r] = ok
@@ -57,12 +57,12 @@ def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
         wbuf = np.empty(C)
         for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
             row = h[r]
-            n, m, vmax, vmin = K.collect(row, beta, buf, idx)
+            n, vmax, vmin = K.collect(row, beta, buf, idx)
             bad[r] = not K.finite(vmax, vmin)
             if bad[r]:
                 continue
-            x, _, _, n, m, left = K.solve_pruned(buf, idx, wbuf, n, m, vmax, vmin, C, beta, 0,
-                                                 0.0, NEWTON_MAX_ITER)
+            x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, C, beta, 0, 0.0,
+                                              NEWTON_MAX_ITER)
             # Every class outside buf[:n] has p_c = q_c = 0.
             if nu.shape[0] == B:
                 nu[r] = x - vmax
@@ -83,7 +83,7 @@ def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
                 # For 1 < beta < 2 a class at the edge of the support makes q ill-conditioned
                 # in nu: those rows (refine_needed) use the double-double root of _refine.
                 if R.refine_needed(buf, n, vmax, x, beta, q_tol, wbuf):
-                    x_lo = R.refine(buf, n, m, vmax, x, beta)
+                    x_lo = R.refine(buf, n, 0, vmax, x, beta)  # the maximum is buf[0]
                     total = 0.0
                     comp = 0.0
                     for j in range(n):

@@ -36,10 +36,20 @@ ROWS = all_rows()
 
 
 def collect(row, beta):
+    """``K.collect``, with ``m = 0``: the first maximum is ``buf[0]``."""
     buf = np.empty(row.shape[0])
     idx = np.empty(row.shape[0], np.int64)
-    n, m, vmax, vmin = K.collect(row, beta, buf, idx)
-    return buf, idx, n, m, vmax, vmin
+    n, vmax, vmin = K.collect(row, beta, buf, idx)
+    return buf, idx, n, 0, vmax, vmin
+
+
+def candidates(r64, beta):
+    """The columns ``collect`` keeps, in its order: the first maximum, then the other
+    candidates in column order."""
+    with np.errstate(over="ignore"):
+        keep = np.flatnonzero(r64 - r64.max() > -beta)
+    first = np.argmax(r64)
+    return np.concatenate([[first], keep[keep != first]])
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -52,12 +62,11 @@ def test_collect_keeps_exactly_the_classes_that_can_be_in_the_support(beta, dtyp
             continue
         buf, idx, n, m, vmax, vmin = collect(row, beta)
         r64 = row.astype(np.float64)
-        with np.errstate(over="ignore"):
-            want = np.flatnonzero(r64 - r64.max() > -beta)
-        np.testing.assert_array_equal(idx[:n], want)  # in column order
+        want = candidates(r64, beta)
+        np.testing.assert_array_equal(idx[:n], want)  # the maximum, then column order
         np.testing.assert_array_equal(buf[:n], r64[want])
         assert (vmax, vmin) == (r64.max(), r64.min())
-        assert idx[m] == np.argmax(r64) and K.finite(vmax, vmin)
+        assert idx[0] == np.argmax(r64) and K.finite(vmax, vmin)
 
 
 def check_collect(row, beta):
@@ -67,12 +76,11 @@ def check_collect(row, beta):
     assert K.finite(vmax, vmin) == bool(np.all(np.isfinite(r64)))
     if not K.finite(vmax, vmin):
         return
-    with np.errstate(over="ignore"):
-        want = np.flatnonzero(r64 - r64.max() > -beta)
-    np.testing.assert_array_equal(idx[:n], want)  # in column order
+    want = candidates(r64, beta)
+    np.testing.assert_array_equal(idx[:n], want)  # the maximum, then column order
     np.testing.assert_array_equal(buf[:n], r64[want])
     assert (vmax, vmin) == (r64.max(), r64.min())
-    assert idx[m] == np.argmax(r64)
+    assert idx[0] == np.argmax(r64)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -142,8 +150,8 @@ def test_pruned_newton_takes_the_plain_iterates_and_keeps_the_support(beta):
         buf, idx, n, m, vmax, vmin = collect(row, beta)
         plain = K.newton(buf.copy(), n, m, vmax, vmin, row.shape[0], beta, 0.0, 100)
         lbuf = np.empty(row.shape[0])
-        x, it, ok, k, mk = K.newton_pruned(buf, idx, lbuf, n, m, vmax, vmin, row.shape[0], beta,
-                                           0.0, 100)
+        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, row.shape[0], beta, 0.0,
+                                       100)
         assert (x, it, ok) == plain
         for j in range(k):  # the last evaluation's log s, as q_term would compute it
             want = K.q_term(buf[j] - vmax, x, beta)
@@ -151,8 +159,8 @@ def test_pruned_newton_takes_the_plain_iterates_and_keeps_the_support(beta):
         with np.errstate(over="ignore"):  # a spread of 2e308 is -inf: out of the support
             support = np.flatnonzero(row - vmax + x > -beta)
         assert set(support) <= set(idx[:k])
-        assert np.all(np.diff(idx[:k]) > 0)  # still in column order
-        assert buf[mk] == vmax and idx[mk] == np.argmax(row)
+        assert np.all(np.diff(idx[1:k]) > 0)  # still the maximum, then column order
+        assert buf[0] == vmax and idx[0] == np.argmax(row)
         assert sorted(idx[:n]) == sorted(collect(row, beta)[1][:n])  # a permutation, no loss
 
 

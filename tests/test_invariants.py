@@ -140,7 +140,8 @@ def test_user_njit_function_can_call_the_row_kernels():
     def my_nu(row, beta):
         buf = np.empty(row.shape[0])
         idx = np.empty(row.shape[0], np.int64)
-        n, m, vmax, vmin = K.collect(row, beta, buf, idx)
+        n, vmax, vmin = K.collect(row, beta, buf, idx)
+        m = 0  # collect leaves the first maximum in buf[0]
         x, it, ok = K.newton(buf, n, m, vmax, vmin, row.shape[0], beta, 0.0, 100)
         return x - vmax
 

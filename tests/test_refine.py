@@ -122,7 +122,8 @@ def test_log1p_ratio_and_p_to_1e30(beta, rng):
 
 def shifted_root(row, beta):
     buf = np.empty(row.shape[0])
-    n, m, vmax, vmin = K.collect(row, beta, buf, np.empty(row.shape[0], np.int64))
+    n, vmax, vmin = K.collect(row, beta, buf, np.empty(row.shape[0], np.int64))
+    m = 0  # collect leaves the first maximum in buf[0]
     x, _, ok = K.newton(buf, n, m, vmax, vmin, row.shape[0], beta, 0.0, 100)
     assert ok
     return buf, n, m, vmax, x
@@ -234,7 +235,8 @@ def test_refine_float32_row_matches_float64():
     h64 = rows_with_edge_class(beta=1.4, s_edge=1e-6, seed=3, B=1)[0]
     h32 = h64.astype(np.float32)
     b32 = np.empty(h32.shape[0], np.float32)
-    n, m, vmax, vmin = K.collect(h32, 1.4, b32, np.empty(h32.shape[0], np.int64))
+    n, vmax, vmin = K.collect(h32, 1.4, b32, np.empty(h32.shape[0], np.int64))
+    m = 0  # collect leaves the first maximum in buf[0]
     x, _, _ = K.newton(b32, n, m, vmax, vmin, h32.shape[0], 1.4, 0.0, 100)
     b64, n64, m64, vmax64, x64 = shifted_root(h32.astype(np.float64), 1.4)
     assert abs(mp_dd(x, R.refine(v=b32, n=n, m=m, vmax=vmax, x=x, beta=1.4))
