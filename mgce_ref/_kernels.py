@@ -231,14 +231,12 @@ def collect(row, beta, buf, idx):
             mask &= mask - np.uint64(1)
             v = np.float64(row[c])
             if v - vmax > -beta:
-                if v == vmax and not found:
-                    found = True
-                    buf[0] = v
-                    idx[0] = c
-                else:
-                    buf[n] = v
-                    idx[n] = c
-                    n += 1
+                first = v == vmax and not found  # once per row, at no telling which: no branch
+                found = found or first
+                slot = 0 if first else n
+                buf[slot] = v
+                idx[slot] = c
+                n += not first
     return n, vmax, vmin
 
 
