@@ -73,27 +73,28 @@ def _row_stats(row):
 
 
 @cuda.jit
-def solve_rows(h, beta, method, tol, max_iter, nu, iterations, converged):
+def solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged):
     """Thread per row: the shifted root of eq. 13 by ``K.solve``, shifted back to ``nu``."""
     B, C = h.shape
     for r in range(cuda.grid(1), B, cuda.gridsize(1)):
         row = h[r]
         m, vmax, vmin = _row_stats(row)
-        x, it, ok = K.solve(row, C, m, vmax, vmin, C, beta, method, tol, max_iter)
+        x, it, ok = K.solve(row, C, m, vmax, vmin, C, beta, method, tol, rtol, max_iter)
         nu[r] = x - vmax
         iterations[r] = it
         converged[r] = ok
 
 
 @cuda.jit
-def forward_rows(h, labels, beta, max_iter, nu, p, q, loss, grad):
-    """Thread per row: one machine-precision solve, then each wanted output (eqs. 14, 17, 22,
-    23); unwanted outputs are passed with 0 rows, as in the CPU ``_forward_batch``."""
+def forward_rows(h, labels, beta, rtol, max_iter, nu, p, q, loss, grad):
+    """Thread per row: one solve (``tol=None``, Newton's ``rtol``), then each wanted output
+    (eqs. 14, 17, 22, 23); unwanted outputs are passed with 0 rows, as in the CPU
+    ``_forward_batch``."""
     B, C = h.shape
     for r in range(cuda.grid(1), B, cuda.gridsize(1)):
         row = h[r]
         m, vmax, vmin = _row_stats(row)
-        x = K.solve(row, C, m, vmax, vmin, C, beta, 0, 0.0, max_iter)[0]
+        x = K.solve(row, C, m, vmax, vmin, C, beta, 0, 0.0, rtol, max_iter)[0]
         if nu.shape[0] == B:
             nu[r] = x - vmax
         if p.shape[0] == B:
@@ -140,6 +141,23 @@ def _tree_sum(f, comp, d, sf, sc, sd):
 
 
 @cuda.jit(device=True)
+def _tree_min(value, s):
+    """Block-wide minimum of the threads' ``value`` in the shared slots ``s``."""
+    t = cuda.threadIdx.x
+    s[t] = value
+    cuda.syncthreads()
+    h = cuda.blockDim.x // 2
+    while h > 0:
+        if t < h:
+            s[t] = min(s[t], s[t + h])
+        cuda.syncthreads()
+        h //= 2
+    out = s[0]
+    cuda.syncthreads()
+    return out
+
+
+@cuda.jit(device=True)
 def _block_stats(row, sv, sw, si):
     """Block-wide ``(m, vmax, vmin)``; ties in the max go to the lowest index (first max)."""
     t = cuda.threadIdx.x
@@ -177,23 +195,26 @@ def _block_stats(row, sv, sw, si):
 
 @cuda.jit(device=True)
 def _residual(row, m, vmax, x, beta, sf, sc, sd):
-    """``K.residual`` over the block: ``(f(x), f'(x))`` of eq. 13, from the same per-class
-    ``K.residual_term``, combined by a shared-memory tree."""
+    """``K.residual`` over the block: ``(f(x), f'(x), zmin)`` of eq. 13, from the same
+    per-class ``K.residual_term``, combined by shared-memory trees."""
     f = 0.0
     comp = 0.0
     d = 0.0
     dcomp = 0.0
+    zmin = 0.0
     for c in range(cuda.threadIdx.x, row.shape[0], cuda.blockDim.x):
         z = float(row[c]) - vmax
         if z + x > -beta:
             term, dq, _ = K.residual_term(z, x, beta, c == m)
             f, comp = K.add(f, comp, term)
             d, dcomp = K.add(d, dcomp, dq)
-    return _tree_sum(f, comp, d + dcomp, sf, sc, sd)
+            zmin = min(zmin, z)
+    f, d = _tree_sum(f, comp, d + dcomp, sf, sc, sd)
+    return f, d, _tree_min(zmin, sd)
 
 
 @cuda.jit(device=True)
-def _newton(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
+def _newton(row, m, vmax, vmin, beta, tol, rtol, max_iter, sf, sc, sd):
     """``K.newton`` with the block residual: monotone Newton on ``||[s]_+||_beta - 1``."""
     lo = K.base(row.shape[0], beta)
     hi = lo - (vmin - vmax)
@@ -203,7 +224,7 @@ def _newton(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
     if not x < hi:
         x = hi
     for it in range(1, max_iter + 1):
-        f, d = _residual(row, m, vmax, x, beta, sf, sc, sd)
+        f, d, zmin = _residual(row, m, vmax, x, beta, sf, sc, sd)
         if f <= 0.0:
             if it == 1 and x < hi:  # see K.newton_pruned
                 x = hi
@@ -215,6 +236,8 @@ def _newton(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
             xn = lo
         if not xn < x:
             return x, it, True
+        if K.close_enough(f, d, x, xn, zmin, beta, tol, rtol):
+            return xn, it, True
         x = xn
         if tol > 0.0 and step <= tol:
             return x, it, True
@@ -314,7 +337,7 @@ def _softmax(row, m, vmax, sf, sc, sd):
 
 
 @cuda.jit(device=True)
-def _solve(row, m, vmax, vmin, beta, method, tol, max_iter, sf, sc, sd):
+def _solve(row, m, vmax, vmin, beta, method, tol, rtol, max_iter, sf, sc, sd):
     """``K.solve`` over the block: closed forms, Newton (method 0) or bisection (1)."""
     if method == 0:
         if beta == 1.0:
@@ -322,7 +345,7 @@ def _solve(row, m, vmax, vmin, beta, method, tol, max_iter, sf, sc, sd):
             return x, it, True
         if math.isinf(beta):
             return _softmax(row, m, vmax, sf, sc, sd), 1, True
-        return _newton(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd)
+        return _newton(row, m, vmax, vmin, beta, tol, rtol, max_iter, sf, sc, sd)
     return _bisect(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd)
 
 
@@ -342,7 +365,7 @@ def block_kernels(tpb):
     shared-memory slots are sized at compile time)."""
 
     @cuda.jit
-    def solve_blocks(h, beta, method, tol, max_iter, nu, iterations, converged):
+    def solve_blocks(h, beta, method, tol, rtol, max_iter, nu, iterations, converged):
         """Block per row: as ``solve_rows``."""
         sf = cuda.shared.array(tpb, float64)
         sc = cuda.shared.array(tpb, float64)
@@ -351,14 +374,15 @@ def block_kernels(tpb):
         for r in range(cuda.blockIdx.x, h.shape[0], cuda.gridDim.x):
             row = h[r]
             m, vmax, vmin = _block_stats(row, sf, sd, si)
-            x, it, ok = _solve(row, m, vmax, vmin, beta, method, tol, max_iter, sf, sc, sd)
+            x, it, ok = _solve(row, m, vmax, vmin, beta, method, tol, rtol, max_iter, sf, sc,
+                               sd)
             if cuda.threadIdx.x == 0:
                 nu[r] = x - vmax
                 iterations[r] = it
                 converged[r] = ok
 
     @cuda.jit
-    def forward_blocks(h, labels, beta, max_iter, nu, p, q, loss, grad):
+    def forward_blocks(h, labels, beta, rtol, max_iter, nu, p, q, loss, grad):
         """Block per row: as ``forward_rows``; the threads split the columns of each output."""
         sf = cuda.shared.array(tpb, float64)
         sc = cuda.shared.array(tpb, float64)
@@ -369,7 +393,7 @@ def block_kernels(tpb):
         for r in range(cuda.blockIdx.x, B, cuda.gridDim.x):
             row = h[r]
             m, vmax, vmin = _block_stats(row, sf, sd, si)
-            x = _solve(row, m, vmax, vmin, beta, 0, 0.0, max_iter, sf, sc, sd)[0]
+            x = _solve(row, m, vmax, vmin, beta, 0, 0.0, rtol, max_iter, sf, sc, sd)[0]
             if t == 0 and nu.shape[0] == B:
                 nu[r] = x - vmax
             if t == 0 and loss.shape[0] == B:

@@ -248,7 +248,8 @@ def finite(vmax, vmin):
 
 @_jit
 def residual(v, n, m, vmax, x, beta):
-    """``f(x) = sum_c [s_c]_+**beta - 1`` and ``f'(x) = sum_c [s_c]_+**(beta - 1)`` (eq. 13).
+    """``f(x) = sum_c [s_c]_+**beta - 1``, ``f'(x) = sum_c [s_c]_+**(beta - 1)`` (eq. 13) and
+    the smallest ``z_c`` in the support (for :func:`newton_error`).
 
     The first maximum ``v[m]`` contributes ``expm1`` (its term is ``1 + O(x)``), so ``f`` keeps
     its relative accuracy when one class dominates; it is summed first, then the others in
@@ -258,6 +259,7 @@ def residual(v, n, m, vmax, x, beta):
     f, d, _ = residual_term(0.0, x, beta, True)  # z = 0 and x > -beta: always in the support
     comp = 0.0
     dcomp = 0.0
+    zmin = 0.0
     for c in range(n):
         z = float(v[c]) - vmax
         if z + x > -beta and c != m:
@@ -266,7 +268,8 @@ def residual(v, n, m, vmax, x, beta):
             # f' sets the Newton step: over thousands of near-equal terms a plain sum drifts
             # by ~n eps and the last step overshoots the root by that many ulps.
             d, dcomp = add(d, dcomp, dq)
-    return f + comp, d + dcomp
+            zmin = min(zmin, z)
+    return f + comp, d + dcomp, zmin
 
 
 @_jit
@@ -290,17 +293,20 @@ def q_from_log(ls, beta):
 
 
 @_jit
-def newton(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
+def newton(v, n, m, vmax, vmin, n_classes, beta, tol, rtol, max_iter):
     """Root of eq. 13 by Newton on ``phi(x) = ||[s(x)]_+||_beta - 1`` from the right.
 
     ``phi`` is convex and nondecreasing (a norm of the convex map ``[s(x)]_+``), so Newton
     started at a point with ``phi >= 0`` (:func:`newton_start`) decreases monotonically to the
     root: no overshoot, no bracketing needed. It is nearly linear (exactly so at beta = 1,
     where this is Michelot's sparsemax iteration, and as beta -> inf), so 2-6 steps suffice.
-    ``tol <= 0`` means machine precision: stop when a step no longer decreases ``x`` or the
-    residual is no longer positive. Returns ``(x, iterations, converged)`` for the shifted root
-    ``x = nu + vmax``. The CPU kernels run :func:`newton_pruned`, the same iteration on fewer
-    classes.
+    ``tol > 0``: stop once a step is at most ``tol``. ``tol <= 0`` and ``rtol <= 0``: machine
+    precision, stop when a step no longer decreases ``x`` or the residual is no longer positive.
+    ``tol <= 0 < rtol`` (float32 results, ``config.NEWTON_RTOL``): stop as soon as the new
+    iterate lies provably within ``rtol |x|`` of the root (:func:`newton_error`), which spares
+    the one or two steps that only a float64 result could see. Returns ``(x, iterations,
+    converged)`` for the shifted root ``x = nu + vmax``. The CPU kernels run
+    :func:`newton_pruned`, the same iteration on fewer classes.
     """
     lo = base(n_classes, beta)
     hi = lo - (vmin - vmax)  # eq. 26, shifted
@@ -310,7 +316,7 @@ def newton(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
     if not x < hi:
         x = hi
     for it in range(1, max_iter + 1):
-        f, d = residual(v, n, m, vmax, x, beta)
+        f, d, zmin = residual(v, n, m, vmax, x, beta)
         if f <= 0.0:
             if it == 1 and x < hi:  # see newton_pruned
                 x = hi
@@ -322,10 +328,39 @@ def newton(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
             xn = lo
         if not xn < x:
             return x, it, True
+        if close_enough(f, d, x, xn, zmin, beta, tol, rtol):
+            return xn, it, True
         x = xn
         if tol > 0.0 and step <= tol:
             return x, it, True
     return x, max_iter, False
+
+
+@_jit
+def newton_error(f, d, x, xn, zmin, beta):
+    """A bound on ``xn - root`` for an iterate ``xn < x`` right of the root, from ``f``, ``f'``
+    (:func:`residual`) and the smallest ``z_c`` in the support at ``x``; ``inf`` when the
+    step may reach the edge of the support.
+
+    ``f`` is convex and ``f'(root) >= 1`` (at the root ``sum_c s_c**beta = 1`` with every
+    ``s_c <= 1``, so ``sum_c s_c**(beta - 1) >= 1``), hence ``xn - root <= f(xn)``; convexity
+    at ``xn`` gives ``f(xn) <= f(x) - f'(xn) (x - xn)``. Over a step of at most half the
+    smallest ``beta s_c``, no class leaves the support and the mean value theorem bounds the
+    fall of each ``s_c**(beta - 1)`` by ``(x - xn) s_c**(beta - 2)``, so ``f'(xn) >= f'(x) -
+    (x - xn) f'(x) / s_min``: the bound is quadratic in the step.
+    """
+    step = x - xn
+    bs = beta_s(zmin, x, beta)  # beta * s_min
+    if not step <= 0.5 * bs:
+        return math.inf
+    return max(0.0, f - d * step) + step * step * d * beta / bs
+
+
+@_jit
+def close_enough(f, d, x, xn, zmin, beta, tol, rtol):
+    """Newton's relative stopping rule (``tol <= 0 < rtol``): ``xn`` within ``rtol |xn|`` of
+    the root by :func:`newton_error` (``x, xn <= 0``)."""
+    return tol <= 0.0 < rtol and newton_error(f, d, x, xn, zmin, beta) <= -rtol * xn
 
 
 @_jit
@@ -384,8 +419,9 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
     """:func:`residual` with the first maximum in ``v[0]`` (as :func:`collect` leaves it),
     moving the classes that stay in reach of the support to the front of ``v`` and ``idx`` (a
     swap, so ``v[:n]`` keeps every candidate) and leaving their ``log s`` in ``lbuf``
-    (``-inf`` outside the support). Returns ``(f, f', k)``: the kept classes are ``v[:k]``, the
-    maximum still first and the others in their order.
+    (``-inf`` outside the support). Returns ``(f, f', k, zmin)``: the kept classes are
+    ``v[:k]``, the maximum still first and the others in their order; ``zmin`` is the smallest
+    ``z_c`` in the support (:func:`newton_error`).
 
     Kept: ``z_c + x > -beta (1 + EDGE_MARGIN)``. Right of the root a dropped class has
     ``s_c <= 0`` at the root too, and the margin keeps those at the edge within rounding of
@@ -397,6 +433,7 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
     dcomp = 0.0
     edge = -beta * (1.0 + EDGE_MARGIN)
     k = 1
+    zmin = 0.0
     for c in range(1, n):
         vc = v[c]
         z = vc - vmax
@@ -407,6 +444,7 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
                 term, dq, ls = residual_term(z, x, beta, False)
                 f, comp = add(f, comp, term)
                 d, dcomp = add(d, dcomp, dq)
+                zmin = min(zmin, z)
             ic = idx[c]
             v[c] = v[k]
             idx[c] = idx[k]
@@ -414,18 +452,19 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
             idx[k] = ic
             lbuf[k] = ls
             k += 1
-    return f + comp, d + dcomp, k
+    return f + comp, d + dcomp, k, zmin
 
 
 @_jit
-def newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, max_iter):
+def newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, rtol, max_iter):
     """:func:`newton` for the CPU kernels, which have scratch rows: the same iterates, each
     evaluated on the candidates still in reach of the support (:func:`residual_pruned`),
     which the monotone iteration only ever shrinks. The first maximum is ``v[0]``.
 
     Returns ``(x, iterations, converged, k)``: ``v[:k]`` holds every class in reach of the
-    support at ``x``, the maximum first; with ``tol <= 0`` the last evaluation is at ``x``,
-    and ``lbuf[:k]`` holds their ``log s`` there.
+    support at ``x``, the maximum first; with ``tol <= 0``, ``lbuf[:k]`` holds their ``log s``
+    at ``x`` (from the last evaluation, or afresh when the relative rule stopped one step after
+    it).
     """
     if n == 1:  # the maximum alone: s = 1 at x = 0 (where newton's first evaluation stops)
         lbuf[0] = 0.0
@@ -438,7 +477,7 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, max_iter):
     if not x < hi:
         x = hi
     for it in range(1, max_iter + 1):
-        f, d, k = residual_pruned(v, idx, lbuf, n, vmax, x, beta)
+        f, d, k, zmin = residual_pruned(v, idx, lbuf, n, vmax, x, beta)
         if f <= 0.0:
             if it == 1 and x < hi:
                 # The start is right of the root in exact arithmetic, and its nudge exceeds
@@ -454,6 +493,11 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, max_iter):
             xn = lo
         if not xn < x:
             return x, it, True, k
+        if close_enough(f, d, x, xn, zmin, beta, tol, rtol):
+            for j in range(k):  # the step keeps every class of the support in it
+                z = v[j] - vmax
+                lbuf[j] = log_s(z, xn, beta) if z + xn > -beta else -math.inf
+            return xn, it, True, k
         x = xn
         if tol > 0.0 and step <= tol:
             return x, it, True, k
@@ -461,18 +505,19 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, max_iter):
 
 
 @_jit
-def solve_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, method, tol, max_iter):
+def solve_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, method, tol, rtol, max_iter):
     """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`) on the candidates of
     :func:`collect`, the first maximum in ``v[0]``. Returns ``(x, iterations, converged, k,
     left)``: the classes in reach of the support in ``v[:k]`` (all ``n`` candidates but for
     Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``: ``LEFT_LOG_S`` (Newton
     with ``tol <= 0``), ``LEFT_Q`` (the unnormalized q, at beta = inf) or ``LEFT_NOTHING``."""
     if method == 0 and 1.0 < beta < math.inf:
-        x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, max_iter)
+        x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, rtol,
+                                     max_iter)
         return x, it, ok, k, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
     if method == 0 and math.isinf(beta):
         return softmax_terms(v, n, 0, vmax, lbuf), 1, True, n, LEFT_Q
-    x, it, ok = solve(v, n, 0, vmax, vmin, n_classes, beta, method, tol, max_iter)
+    x, it, ok = solve(v, n, 0, vmax, vmin, n_classes, beta, method, tol, rtol, max_iter)
     return x, it, ok, n, LEFT_NOTHING
 
 
@@ -592,16 +637,17 @@ def softmax_terms(v, n, m, vmax, w):
 
 
 @_jit
-def solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, max_iter):
-    """Dispatch one row: closed forms at beta = 1 and inf (method 0), else Newton (0) or
-    bisection (1). Returns ``(x, iterations, converged)``."""
+def solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, rtol, max_iter):
+    """Dispatch one row: closed forms at beta = 1 and inf (method 0), else Newton (0, with
+    :func:`newton`'s ``tol`` and ``rtol``) or bisection (1, ``tol``). Returns ``(x,
+    iterations, converged)``."""
     if method == 0:
         if beta == 1.0:
             x, it = sparsemax(v, n, vmax)
             return x, it, True
         if math.isinf(beta):
             return softmax(v, n, m, vmax), 1, True
-        return newton(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter)
+        return newton(v, n, m, vmax, vmin, n_classes, beta, tol, rtol, max_iter)
     return bisect(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter)
 
 

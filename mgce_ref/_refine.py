@@ -368,14 +368,15 @@ def refine(v, n, m, vmax, x, beta):
 
 
 @_jit
-def refine_needed(v, n, vmax, x, beta, q_tol, w):
+def refine_needed(v, n, vmax, x, beta, q_tol, w, x_err):
     """Whether the float64 root leaves some ``q_c`` (eq. 17) off by more than ``q_tol``
     (``config.REFINE_Q_TOL`` for the output dtype). ``w[:n]`` are the classes' ``s_c**(beta-1)``
     if the caller has them (the numba backend makes them from the ``log s`` that
-    ``_kernels.residual_pruned`` leaves), else ``w`` is empty.
+    ``_kernels.residual_pruned`` leaves), else ``w`` is empty. ``x_err`` bounds the error of
+    ``x`` beyond its rounding (Newton's relative stopping rule for float32 rows; else 0).
 
-    ``t_c = v_c - vmax + x`` is known to ``dt ~ 2**-52 beta`` (roundings of ``x`` and of
-    ``v_c - vmax``), which moves ``q_c = w_c / S`` (``w_c = s_c**(beta - 1)``) by about
+    ``t_c = v_c - vmax + x`` is known to ``dt ~ 2**-52 beta + x_err`` (roundings of ``x`` and
+    of ``v_c - vmax``), which moves ``q_c = w_c / S`` (``w_c = s_c**(beta - 1)``) by about
     ``(beta - 1) w_c / s_c * dt / (beta S)``; unbounded as ``s_c -> 0`` for beta < 2, at most
     ``~2e-16 (beta - 1)`` for beta >= 2, where the answer is always no. One pass, one ``exp``
     and ``log`` per class (none given ``w``), plain double: cheap enough to decide per row
@@ -384,7 +385,7 @@ def refine_needed(v, n, vmax, x, beta, q_tol, w):
     if not (1.0 < beta < 2.0):
         return False
     have_w = w.shape[0] > 0
-    dt = 2.0**-52 * beta
+    dt = 2.0**-52 * beta + x_err
     total = 0.0
     worst = 0.0
     for c in range(n):
@@ -471,7 +472,7 @@ def refine_worst_case(h, vmax, x, beta, q, q_tol):
     B, C = h.shape
     for r in range(B):
         row = h[r]
-        if not refine_needed(row, C, vmax[r], x[r], beta, q_tol, _NO_W):
+        if not refine_needed(row, C, vmax[r], x[r], beta, q_tol, _NO_W, 0.0):
             continue
         m = 0
         for c in range(C):

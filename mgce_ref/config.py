@@ -16,6 +16,14 @@ EDGE_MARGIN = 1e-9
 #: limit is a guard, never reached on finite input (the iteration is monotone).
 NEWTON_MAX_ITER = 100
 
+#: Newton's stopping rule at ``tol=None``, by the results' dtype (numba and cuda backends). 0:
+#: machine precision, until a step no longer moves the root. A float32 row stops as soon as
+#: its next iterate lies provably within NEWTON_RTOL * |x| of the root (``_kernels.newton_error``),
+#: 2**-17 of a float32 ulp: its results keep all that float32 can hold, and the one or two
+#: last steps, which only float64 could see, are not taken. (numpy and exact always solve to
+#: float64 precision.)
+NEWTON_RTOL = {np.dtype(np.float64): 0.0, np.dtype(np.float32): 2.0**-40}
+
 #: Machine-precision bisection (tol=None) splits geometrically while the bracket spans
 #: binades and arithmetically after, so it needs at most ~140 steps from any bracket.
 BISECT_MAX_ITER = 300

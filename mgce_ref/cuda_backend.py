@@ -95,13 +95,13 @@ def _solve_device(d, beta, method, tol, max_iter, nu_dtype):
     converged = cuda.device_array(B, np.bool_)
     if B:
         code = 0 if method == "newton" else 1
+        rtol = config.NEWTON_RTOL[np.dtype(d.dtype)] if tol <= 0.0 else 0.0
+        args = (d, beta, code, tol, rtol, max_iter, nu, iterations, converged)
         block, tpb = _shape(C)
         if block:
-            kernel = _kernels().block_kernels(tpb)[0]
-            kernel[min(B, MAX_BLOCKS), tpb](d, beta, code, tol, max_iter, nu, iterations, converged)
+            _kernels().block_kernels(tpb)[0][min(B, MAX_BLOCKS), tpb](*args)
         else:
-            kernel = _kernels().solve_rows
-            kernel[_grid(B, tpb), tpb](d, beta, code, tol, max_iter, nu, iterations, converged)
+            _kernels().solve_rows[_grid(B, tpb), tpb](*args)
     return nu, iterations, converged
 
 
@@ -115,8 +115,8 @@ def _forward_device(d, y, beta, outputs):
     if y is None:
         y = cuda.device_array(0, np.int64)
     if B:
-        args = (d, y, beta, config.NEWTON_MAX_ITER, out["nu"], out["link"], out["worst_case"],
-                out["loss"], out["grad"])
+        args = (d, y, beta, config.NEWTON_RTOL[np.dtype(dt)], config.NEWTON_MAX_ITER,
+                out["nu"], out["link"], out["worst_case"], out["loss"], out["grad"])
         block, tpb = _shape(C)
         if block:
             _kernels().block_kernels(tpb)[1][min(B, MAX_BLOCKS), tpb](*args)

@@ -17,14 +17,14 @@ from . import _kernels as K
 from . import _refine as R
 from . import _validate as V
 from ._dispatch import output_shapes
-from .config import EDGE_MARGIN, NEWTON_MAX_ITER, REFINE_Q_TOL, ROWS_PER_CHUNK
+from .config import EDGE_MARGIN, NEWTON_MAX_ITER, NEWTON_RTOL, REFINE_Q_TOL, ROWS_PER_CHUNK
 
 #: This backend checks the logits for NaN and infinity in its own first pass over each row.
 CHECKS_FINITE = True
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _solve_batch(h, beta, method, tol, max_iter, nu, iterations, converged, bad):
+def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad):
     B, C = h.shape
     for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
         buf = np.empty(C)
@@ -36,15 +36,16 @@ def _solve_batch(h, beta, method, tol, max_iter, nu, iterations, converged, bad)
             if bad[r]:
                 continue
             x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, C, beta, method,
-                                             tol, max_iter)
+                                             tol, rtol, max_iter)
             nu[r] = x - vmax
             iterations[r] = it
             converged[r] = ok
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
-    """One solve per row, then the wanted outputs from the classes in reach of the support.
+def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
+    """One solve per row (``tol=None``, Newton's ``rtol``), then the wanted outputs from the
+    classes in reach of the support.
 
     An output is wanted when its array has B rows (unwanted ones are passed with 0 rows).
     """
@@ -62,7 +63,7 @@ def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
             if bad[r]:
                 continue
             x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, C, beta, 0, 0.0,
-                                              NEWTON_MAX_ITER)
+                                              rtol, NEWTON_MAX_ITER)
             # Every class outside buf[:n] has p_c = q_c = 0.
             if nu.shape[0] == B:
                 nu[r] = x - vmax
@@ -82,7 +83,7 @@ def _forward_batch(h, labels, beta, q_tol, nu, p, q, loss, grad, bad):
                 total += comp
                 # For 1 < beta < 2 a class at the edge of the support makes q ill-conditioned
                 # in nu: those rows (refine_needed) use the double-double root of _refine.
-                if R.refine_needed(buf, n, vmax, x, beta, q_tol, wbuf):
+                if R.refine_needed(buf, n, vmax, x, beta, q_tol, wbuf, -rtol * x):
                     x_lo = R.refine(buf, n, 0, vmax, x, beta)  # the maximum is buf[0]
                     total = 0.0
                     comp = 0.0
@@ -116,7 +117,8 @@ def solve(h, beta, method, tol, max_iter):
     iterations = np.empty(B, dtype=np.int64)
     converged = np.empty(B, dtype=np.bool_)
     bad = np.empty(B, dtype=np.bool_)
-    _solve_batch(h, beta, 0 if method == "newton" else 1, tol, max_iter, nu, iterations,
+    rtol = NEWTON_RTOL[h.dtype] if tol <= 0.0 else 0.0
+    _solve_batch(h, beta, 0 if method == "newton" else 1, tol, rtol, max_iter, nu, iterations,
                  converged, bad)
     _check(h, bad)
     return nu, iterations, converged
@@ -130,7 +132,7 @@ def forward(h, labels, beta, outputs):
     if labels is None:
         labels = np.zeros(0, np.int64)
     bad = np.empty(B, dtype=np.bool_)
-    _forward_batch(h, labels, beta, REFINE_Q_TOL[dt], out["nu"], out["link"], out["worst_case"], out["loss"],
-                   out["grad"], bad)
+    _forward_batch(h, labels, beta, NEWTON_RTOL[dt], REFINE_Q_TOL[dt], out["nu"], out["link"],
+                   out["worst_case"], out["loss"], out["grad"], bad)
     _check(h, bad)
     return {name: out[name] for name in outputs}

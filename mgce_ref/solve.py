@@ -35,8 +35,12 @@ def solve_nu(logits, beta, *, method="newton", tol=None, max_iter=None, backend=
         residual evaluations. "bisect": the paper's Algorithm 1, bisection on the eq. 26
         bracket.
     tol : float or None
-        None: to machine precision. A number: stop when the Newton step, or the bisection
-        interval's width, is at most ``tol`` (``tol=1e-4`` with "bisect" is MRCpy's rule).
+        None: to machine precision. For float32 logits, whose ``nu`` is rounded to float32,
+        Newton (numba and cuda) stops once the root is provably within
+        ``config.NEWTON_RTOL[float32] = 2**-40`` relative, far below float32's resolution:
+        one or two steps fewer than float64 needs (cast the logits to float64 for a float64
+        root). A number: stop when the Newton step, or the bisection interval's width, is at
+        most ``tol`` (``tol=1e-4`` with "bisect" is MRCpy's rule).
     max_iter : int or None
         Limit on residual evaluations (default 100 for Newton, 300 for bisection; brentq
         iterations for "exact", default ``config.EXACT_MAX_ITER``).

@@ -107,13 +107,14 @@ def test_every_kernel_compiles_to_ptx(compile_ptx, dtype):
 
     f = {"float64": float64, "float32": float32}[dtype]
     h, v, ints = f[:, ::1], f[::1], int64[::1]
-    solve_sig = (h, float64, int64, float64, int64, v, ints, boolean[::1])
-    forward_sig = (h, ints, float64, int64, v, h, h, v, h)
+    solve_sig = (h, float64, int64, float64, float64, int64, v, ints, boolean[::1])
+    forward_sig = (h, ints, float64, float64, int64, v, h, h, v, h)
     solve_blocks, forward_blocks = CK.block_kernels(128)
     kernels = [(CK.solve_rows, solve_sig), (CK.forward_rows, forward_sig),
                (solve_blocks, solve_sig), (forward_blocks, forward_sig),
                (CK.first_nonfinite, (h, ints)), (CK.first_bad_label, (ints, int64, ints)),
-               (CK.forward_rows, (f[:, :], int64[:], float64, int64, v, h, h, v, h))]  # strided input
+               (CK.forward_rows,  # strided input
+                (f[:, :], int64[:], float64, float64, int64, v, h, h, v, h))]
     for kernel, sig in kernels:
         ptx = compile_ptx(kernel, sig)
         assert ".target sm_90" in ptx and ".entry" in ptx, kernel.py_func.__name__

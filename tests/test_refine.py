@@ -124,7 +124,7 @@ def shifted_root(row, beta):
     buf = np.empty(row.shape[0])
     n, vmax, vmin = K.collect(row, beta, buf, np.empty(row.shape[0], np.int64))
     m = 0  # collect leaves the first maximum in buf[0]
-    x, _, ok = K.newton(buf, n, m, vmax, vmin, row.shape[0], beta, 0.0, 100)
+    x, _, ok = K.newton(buf, n, m, vmax, vmin, row.shape[0], beta, 0.0, 0.0, 100)
     assert ok
     return buf, n, m, vmax, x
 
@@ -237,7 +237,7 @@ def test_refine_float32_row_matches_float64():
     b32 = np.empty(h32.shape[0], np.float32)
     n, vmax, vmin = K.collect(h32, 1.4, b32, np.empty(h32.shape[0], np.int64))
     m = 0  # collect leaves the first maximum in buf[0]
-    x, _, _ = K.newton(b32, n, m, vmax, vmin, h32.shape[0], 1.4, 0.0, 100)
+    x, _, _ = K.newton(b32, n, m, vmax, vmin, h32.shape[0], 1.4, 0.0, 0.0, 100)
     b64, n64, m64, vmax64, x64 = shifted_root(h32.astype(np.float64), 1.4)
     assert abs(mp_dd(x, R.refine(v=b32, n=n, m=m, vmax=vmax, x=x, beta=1.4))
                - mp_dd(x64, R.refine(v=b64, n=n64, m=m64, vmax=vmax64, x=x64, beta=1.4))) < 1e-31
@@ -257,14 +257,17 @@ def test_refine_needed_flags_the_rows_that_need_it(rng):
     h = rng.standard_normal((30, 8))
     for beta in (1.0, 2.0, 11.0, math.inf):
         buf, n, m, vmax, x = shifted_root(h[0], min(beta, 1e300))
-        assert not R.refine_needed(v=buf, n=n, vmax=vmax, x=x, beta=beta, q_tol=Q_TOL, w=np.empty(0))
+        assert not R.refine_needed(v=buf, n=n, vmax=vmax, x=x, beta=beta, q_tol=Q_TOL,
+                                   w=np.empty(0), x_err=0.0)
     edge = rows_with_edge_class(beta=1.4, s_edge=1e-9, seed=4, B=2)
     for row in edge:
         buf, n, m, vmax, x = shifted_root(row, 1.4)
-        assert R.refine_needed(v=buf, n=n, vmax=vmax, x=x, beta=1.4, q_tol=Q_TOL, w=np.empty(0))
+        assert R.refine_needed(v=buf, n=n, vmax=vmax, x=x, beta=1.4, q_tol=Q_TOL, w=np.empty(0),
+                               x_err=0.0)
     q0 = mgce_ref.worst_case(h, 1.4, backend="numba")
     ref = mp_reference(h, None, 1.4)["worst_case"]
-    needed = np.array([R.refine_needed(v=b, n=n, vmax=vm, x=x, beta=1.4, q_tol=Q_TOL, w=np.empty(0))
+    needed = np.array([R.refine_needed(v=b, n=n, vmax=vm, x=x, beta=1.4, q_tol=Q_TOL,
+                                       w=np.empty(0), x_err=0.0)
                        for b, n, _, vm, x in (shifted_root(row, 1.4) for row in h)])
     assert 0 < needed.sum() < len(h)
     assert np.abs(q0 - ref)[~needed].max() <= Q_TOL

@@ -1,0 +1,162 @@
+"""Newton's relative stopping rule for float32 results (``config.NEWTON_RTOL``).
+
+A float32 row stops one or two steps before float64 precision, as soon as the next iterate lies
+provably within ``rtol |x|`` of the root (``_kernels.newton_error``). These tests pin that the
+bound is a bound (against the exact root, on the rows where it is tightest: classes crowding the
+edge of the support), that the early root is that close to the float64 one, that q is then
+evaluated at the root returned, and that float32 results keep their accuracy target.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_cpu_kernels import ROWS, collect, shifted_root
+
+import mgce_ref
+from mgce_ref import _kernels as K
+from mgce_ref.config import NEWTON_RTOL, TOLERANCE
+from mgce_ref.exact import mp_reference
+
+RTOL = NEWTON_RTOL[np.dtype(np.float32)]
+BETAS = [1.0 + 1e-6, 1.02, 1.4, 2.0, 11.0, 1e4]
+
+
+def edge_crowd(beta, gaps, copies, C_max=1, C=None):
+    """A maximum (or ``C_max`` tied ones) and ``copies`` classes at each ``z = -beta (1 - g)``:
+    near the root many classes sit at the edge of the support, where ``f''`` peaks (beta < 2)
+    and the slope falls as they leave. Padded to ``C`` classes with ones far out of reach."""
+    z = np.concatenate([np.zeros(C_max)] + [np.full(copies, -beta * (1.0 - g)) for g in gaps])
+    if C is not None:
+        z = np.concatenate([z, np.full(C - z.shape[0], -3.0 * beta)])
+    return z + 0.25
+
+
+def crowd_rows(beta, C=64):
+    return [edge_crowd(beta, [1e-3], 40, C=C), edge_crowd(beta, [0.5, 1e-2, 1e-6], 10, C=C),
+            edge_crowd(beta, [0.9, 1e-9], 30, C_max=3, C=C),
+            edge_crowd(beta, list(10.0 ** -np.arange(1, 15)), 2, C=C)]
+
+
+def rounding_floor(row, beta, root):
+    """How far float64 evaluations of eq. 13 can place an iterate from the root: each term
+    ``p_c = exp(beta log s_c)`` carries ``(beta |log s_c| + 4) eps`` relative error, over the
+    slope ``f'``. (The bound is one of exact arithmetic; iterates carry this too.)"""
+    with np.errstate(over="ignore"):
+        t = row - row.max() + root
+    s = 1.0 + t[t > -beta] / beta
+    p = np.exp(beta * np.log(s))
+    return np.finfo(float).eps * np.sum(p * (beta * np.abs(np.log(s)) + 4.0)) / np.sum(p / s)
+
+
+def assert_bounds(row, beta):
+    """Every finite bound holds against the exact root, up to the rounding floor."""
+    root = shifted_root(row, beta)
+    steps = newton_iterates(row, beta)
+    slack = 2.0 * rounding_floor(row, beta, root) + 4 * math.ulp(root)
+    for x, xn, bound in steps:
+        assert xn >= root - slack  # Newton from the right stays right
+        if math.isfinite(bound):
+            assert xn - root <= bound + slack, (row[:5], beta, x, xn, bound)
+    return sum(math.isfinite(b) for _, _, b in steps)
+
+
+def rows_for(beta):
+    """The CPU kernel tests' rows (adversarial and random) with more than one class and a
+    finite ``h - max(h)`` (which the exact solver needs), and the crowded edges."""
+    with np.errstate(over="ignore"):
+        rows = [r for r in ROWS if r.shape[0] > 1 and np.isfinite(r - r.max()).all()]
+    return rows + crowd_rows(beta)
+
+
+def newton_iterates(row, beta):
+    """Every step of plain Newton (``K.newton``'s loop, machine precision): ``(x, xn, bound)``."""
+    buf, _, n, m, vmax, vmin = collect(row, beta)
+    hi = min(K.base(row.shape[0], beta) - (vmin - vmax), 0.0)
+    x = min(K.newton_start(buf, n, vmax, beta), hi)
+    steps = []
+    for _ in range(100):
+        f, d, zmin = K.residual(buf, n, m, vmax, x, beta)
+        if f <= 0.0:
+            break
+        xn = x - K.newton_step(f, d, beta)
+        if not xn < x:
+            break
+        steps.append((x, xn, K.newton_error(f, d, x, xn, zmin, beta)))
+        x = xn
+    return steps
+
+
+@pytest.mark.parametrize("beta", BETAS, ids=str)
+def test_newton_error_bounds_the_distance_to_the_root(beta):
+    rows = rows_for(beta)
+    finite = sum(assert_bounds(row, beta) for row in rows)
+    assert finite >= len(rows) // 2  # the bound is known on many steps, not just vacuous
+
+
+@settings(max_examples=150, deadline=None, derandomize=True)
+@given(beta=st.sampled_from(BETAS + [1.1, 1.7, 3.0]), seed=st.integers(0, 2**32 - 1),
+       copies=st.integers(1, 60), gap_exp=st.floats(1.0, 15.0), C_max=st.integers(1, 3),
+       spread=st.sampled_from([0.0, 0.1, 1.0]))
+def test_newton_error_bounds_on_crowded_edges(beta, seed, copies, gap_exp, C_max, spread):
+    rng = np.random.default_rng(seed)
+    row = edge_crowd(beta, [10.0 ** -gap_exp], copies, C_max)
+    row[C_max:] += spread * beta * 1e-3 * rng.standard_normal(row.shape[0] - C_max)
+    assert_bounds(np.minimum(row, 0.25), beta)
+
+
+@pytest.mark.parametrize("beta", BETAS, ids=str)
+def test_the_relative_rule_stops_within_rtol_of_the_float64_root(beta):
+    early = []
+    for row in rows_for(beta):
+        buf, idx, n, m, vmax, vmin = collect(row, beta)
+        C = row.shape[0]
+        full = K.newton(buf.copy(), n, m, vmax, vmin, C, beta, 0.0, 0.0, 100)
+        got = K.newton(buf.copy(), n, m, vmax, vmin, C, beta, 0.0, RTOL, 100)
+        assert got[2] and got[1] <= full[1]
+        assert abs(got[0] - full[0]) <= RTOL * abs(full[0]) + 4 * math.ulp(full[0])
+        early.append(got[1] < full[1])
+        # The pruned CPU form takes the same iterates and leaves log s at the root it returns.
+        lbuf = np.empty(C)
+        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, C, beta, 0.0, RTOL, 100)
+        assert (x, it, ok) == got
+        for j in range(k):
+            assert K.q_from_log(lbuf[j], beta) == K.q_term(buf[j] - vmax, x, beta)
+    assert any(early)
+
+
+def test_float32_rows_take_fewer_steps_and_round_to_the_same_nu(rng):
+    h = (3.0 * rng.standard_normal((400, 100))).astype(np.float32)
+    nu32, info32 = mgce_ref.solve_nu(h, 1.4, full_output=True)
+    nu64, info64 = mgce_ref.solve_nu(h.astype(np.float64), 1.4, full_output=True)
+    assert nu32.dtype == np.float32
+    assert info32.iterations.mean() < info64.iterations.mean() - 0.5
+    assert np.all(info32.iterations <= info64.iterations)
+    ulps = np.abs(nu32.astype(np.float64) - nu64) / np.spacing(np.abs(nu32))
+    assert ulps.max() <= 0.5 + 1e-3  # nu64 rounded, but for a hair
+    # A tolerance of the caller's own turns the relative rule off.
+    _, info_tol = mgce_ref.solve_nu(h, 1.4, tol=1e-300, full_output=True)
+    np.testing.assert_array_equal(info_tol.iterations, info64.iterations)
+
+
+@pytest.mark.parametrize("beta", BETAS, ids=str)
+def test_float32_results_on_crowded_edges_stay_within_two_ulps(beta):
+    h = np.stack(crowd_rows(beta) + [crowd_rows(beta)[0][::-1]]).astype(np.float32)
+    y = np.array([0, 5, 33, 14, 63])
+    ref = mp_reference(h.astype(np.float64), y, beta)
+    loss, grad = mgce_ref.loss_and_grad(h, y, beta)
+    got = {"nu": mgce_ref.solve_nu(h, beta), "link": mgce_ref.link(h, beta),
+           "worst_case": mgce_ref.worst_case(h, beta), "loss": loss, "grad": grad}
+    floor = TOLERANCE[np.dtype(np.float32)]["prob"] / 2.0
+    for key, g in got.items():
+        want = ref[key]
+        if key == "nu":
+            unit = np.spacing(np.maximum(np.float32(1), np.abs(h).max(axis=1)))
+        elif key == "loss":
+            unit = np.spacing(np.maximum(np.float32(1), np.abs(want).astype(np.float32)))
+        else:
+            unit = np.maximum(np.spacing(np.abs(want).astype(np.float32)), floor)
+        err = np.abs(g.astype(np.float64) - want) / unit
+        assert err.max() <= 2.0, f"{key}: {err.max():.2f} float32 ulps"
