@@ -76,10 +76,11 @@ def _row_stats(row):
 def solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged):
     """Thread per row: the shifted root of eq. 13 by ``K.solve``, shifted back to ``nu``."""
     B, C = h.shape
+    lo = K.base(C, beta)
     for r in range(cuda.grid(1), B, cuda.gridsize(1)):
         row = h[r]
         m, vmax, vmin = _row_stats(row)
-        x, it, ok = K.solve(row, C, m, vmax, vmin, C, beta, method, tol, rtol, max_iter)
+        x, it, ok = K.solve(row, C, m, vmax, vmin, lo, beta, method, tol, rtol, max_iter)
         nu[r] = x - vmax
         iterations[r] = it
         converged[r] = ok
@@ -91,10 +92,11 @@ def forward_rows(h, labels, beta, rtol, max_iter, nu, p, q, loss, grad):
     (eqs. 14, 17, 22, 23); unwanted outputs are passed with 0 rows, as in the CPU
     ``_forward_batch``."""
     B, C = h.shape
+    lo = K.base(C, beta)
     for r in range(cuda.grid(1), B, cuda.gridsize(1)):
         row = h[r]
         m, vmax, vmin = _row_stats(row)
-        x = K.solve(row, C, m, vmax, vmin, C, beta, 0, 0.0, rtol, max_iter)[0]
+        x = K.solve(row, C, m, vmax, vmin, lo, beta, 0, 0.0, rtol, max_iter)[0]
         if nu.shape[0] == B:
             nu[r] = x - vmax
         if p.shape[0] == B:

@@ -8,7 +8,9 @@ kernels also have scratch rows, which three functions here use (:func:`collect`,
 Newton then runs on the few that can still be in the support (on CUDA, on the row itself).
 
 Notation (MATH.md): ``z_c = v_c - max(v)`` and the *shifted* root ``x = nu + max(v)``, so that
-``s_c = 1 + (z_c + x) / beta`` and ``x`` lies in ``[base, 0]`` whatever the logits' offset.
+``s_c = 1 + (z_c + x) / beta`` and ``x`` lies in ``[lo, 0]`` whatever the logits' offset, with
+``lo = base(C, beta)`` the low end of the shifted eq. 26 bracket (the same for every row of a
+batch: the batch kernels compute it once).
 """
 
 import math
@@ -293,7 +295,7 @@ def q_from_log(ls, beta):
 
 
 @_jit
-def newton(v, n, m, vmax, vmin, n_classes, beta, tol, rtol, max_iter):
+def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
     """Root of eq. 13 by Newton on ``phi(x) = ||[s(x)]_+||_beta - 1`` from the right.
 
     ``phi`` is convex and nondecreasing (a norm of the convex map ``[s(x)]_+``), so Newton
@@ -308,7 +310,6 @@ def newton(v, n, m, vmax, vmin, n_classes, beta, tol, rtol, max_iter):
     converged)`` for the shifted root ``x = nu + vmax``. The CPU kernels run
     :func:`newton_pruned`, the same iteration on fewer classes.
     """
-    lo = base(n_classes, beta)
     hi = lo - (vmin - vmax)  # eq. 26, shifted
     if not hi < 0.0:  # p_max <= 1 gives x <= 0 (also catches an overflowed spread)
         hi = 0.0
@@ -456,7 +457,7 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
 
 
 @_jit
-def newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, rtol, max_iter):
+def newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol, max_iter):
     """:func:`newton` for the CPU kernels, which have scratch rows: the same iterates, each
     evaluated on the candidates still in reach of the support (:func:`residual_pruned`),
     which the monotone iteration only ever shrinks. The first maximum is ``v[0]``.
@@ -469,7 +470,6 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, rtol, max_i
     if n == 1:  # the maximum alone: s = 1 at x = 0 (where newton's first evaluation stops)
         lbuf[0] = 0.0
         return 0.0, 1, True, 1
-    lo = base(n_classes, beta)
     hi = lo - (vmin - vmax)
     if not hi < 0.0:
         hi = 0.0
@@ -505,24 +505,24 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, rtol, max_i
 
 
 @_jit
-def solve_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, method, tol, rtol, max_iter):
+def solve_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, method, tol, rtol, max_iter):
     """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`) on the candidates of
     :func:`collect`, the first maximum in ``v[0]``. Returns ``(x, iterations, converged, k,
     left)``: the classes in reach of the support in ``v[:k]`` (all ``n`` candidates but for
     Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``: ``LEFT_LOG_S`` (Newton
     with ``tol <= 0``), ``LEFT_Q`` (the unnormalized q, at beta = inf) or ``LEFT_NOTHING``."""
     if method == 0 and 1.0 < beta < math.inf:
-        x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, n_classes, beta, tol, rtol,
+        x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol,
                                      max_iter)
         return x, it, ok, k, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
     if method == 0 and math.isinf(beta):
         return softmax_terms(v, n, 0, vmax, lbuf), 1, True, n, LEFT_Q
-    x, it, ok = solve(v, n, 0, vmax, vmin, n_classes, beta, method, tol, rtol, max_iter)
+    x, it, ok = solve(v, n, 0, vmax, vmin, lo, beta, method, tol, rtol, max_iter)
     return x, it, ok, n, LEFT_NOTHING
 
 
 @_jit
-def bisect(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
+def bisect(v, n, m, vmax, vmin, lo, beta, tol, max_iter):
     """Root of eq. 13 by bisection on the eq. 26 bracket (the paper's Algorithm 1).
 
     With ``tol > 0`` this is the paper's rule: halve ``[nu_lo, nu_hi]`` until its width is at
@@ -531,7 +531,6 @@ def bisect(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter):
     geometrically while it spans binades and arithmetically after, until no float lies
     strictly inside. Returns ``(x, iterations, converged)``.
     """
-    lo = base(n_classes, beta)
     hi = lo - (vmin - vmax)
     if tol > 0.0:
         if math.isinf(hi):
@@ -637,8 +636,8 @@ def softmax_terms(v, n, m, vmax, w):
 
 
 @_jit
-def solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, rtol, max_iter):
-    """Dispatch one row: closed forms at beta = 1 and inf (method 0), else Newton (0, with
+def solve(v, n, m, vmax, vmin, lo, beta, method, tol, rtol, max_iter):
+    """Dispatch one row (``lo = base(C, beta)``): closed forms at beta = 1 and inf (method 0), else Newton (0, with
     :func:`newton`'s ``tol`` and ``rtol``) or bisection (1, ``tol``). Returns ``(x,
     iterations, converged)``."""
     if method == 0:
@@ -647,8 +646,8 @@ def solve(v, n, m, vmax, vmin, n_classes, beta, method, tol, rtol, max_iter):
             return x, it, True
         if math.isinf(beta):
             return softmax(v, n, m, vmax), 1, True
-        return newton(v, n, m, vmax, vmin, n_classes, beta, tol, rtol, max_iter)
-    return bisect(v, n, m, vmax, vmin, n_classes, beta, tol, max_iter)
+        return newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter)
+    return bisect(v, n, m, vmax, vmin, lo, beta, tol, max_iter)
 
 
 @_jit

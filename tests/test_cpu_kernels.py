@@ -148,10 +148,10 @@ def test_pruned_newton_takes_the_plain_iterates_and_keeps_the_support(beta):
     count, bit for bit; every class in the support at the root is kept, the maximum first."""
     for row in ROWS:
         buf, idx, n, m, vmax, vmin = collect(row, beta)
-        plain = K.newton(buf.copy(), n, m, vmax, vmin, row.shape[0], beta, 0.0, 0.0, 100)
+        lo = K.base(row.shape[0], beta)
+        plain = K.newton(buf.copy(), n, m, vmax, vmin, lo, beta, 0.0, 0.0, 100)
         lbuf = np.empty(row.shape[0])
-        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, row.shape[0], beta, 0.0,
-                                       0.0, 100)
+        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, lo, beta, 0.0, 0.0, 100)
         assert (x, it, ok) == plain
         for j in range(k):  # the last evaluation's log s, as q_term would compute it
             want = K.q_term(buf[j] - vmax, x, beta)

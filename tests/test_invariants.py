@@ -142,7 +142,7 @@ def test_user_njit_function_can_call_the_row_kernels():
         idx = np.empty(row.shape[0], np.int64)
         n, vmax, vmin = K.collect(row, beta, buf, idx)
         m = 0  # collect leaves the first maximum in buf[0]
-        x, it, ok = K.newton(buf, n, m, vmax, vmin, row.shape[0], beta, 0.0, 0.0, 100)
+        x, it, ok = K.newton(buf, n, m, vmax, vmin, K.base(row.shape[0], beta), beta, 0.0, 0.0, 100)
         return x - vmax
 
     h = np.array([0.3, -1.0, 2.0, 0.5])

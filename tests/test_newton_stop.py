@@ -113,14 +113,15 @@ def test_the_relative_rule_stops_within_rtol_of_the_float64_root(beta):
     for row in rows_for(beta):
         buf, idx, n, m, vmax, vmin = collect(row, beta)
         C = row.shape[0]
-        full = K.newton(buf.copy(), n, m, vmax, vmin, C, beta, 0.0, 0.0, 100)
-        got = K.newton(buf.copy(), n, m, vmax, vmin, C, beta, 0.0, RTOL, 100)
+        lo = K.base(C, beta)
+        full = K.newton(buf.copy(), n, m, vmax, vmin, lo, beta, 0.0, 0.0, 100)
+        got = K.newton(buf.copy(), n, m, vmax, vmin, lo, beta, 0.0, RTOL, 100)
         assert got[2] and got[1] <= full[1]
         assert abs(got[0] - full[0]) <= RTOL * abs(full[0]) + 4 * math.ulp(full[0])
         early.append(got[1] < full[1])
         # The pruned CPU form takes the same iterates and leaves log s at the root it returns.
         lbuf = np.empty(C)
-        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, C, beta, 0.0, RTOL, 100)
+        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, lo, beta, 0.0, RTOL, 100)
         assert (x, it, ok) == got
         for j in range(k):
             assert K.q_from_log(lbuf[j], beta) == K.q_term(buf[j] - vmax, x, beta)

@@ -124,7 +124,7 @@ def shifted_root(row, beta):
     buf = np.empty(row.shape[0])
     n, vmax, vmin = K.collect(row, beta, buf, np.empty(row.shape[0], np.int64))
     m = 0  # collect leaves the first maximum in buf[0]
-    x, _, ok = K.newton(buf, n, m, vmax, vmin, row.shape[0], beta, 0.0, 0.0, 100)
+    x, _, ok = K.newton(buf, n, m, vmax, vmin, K.base(row.shape[0], beta), beta, 0.0, 0.0, 100)
     assert ok
     return buf, n, m, vmax, x
 
@@ -237,7 +237,7 @@ def test_refine_float32_row_matches_float64():
     b32 = np.empty(h32.shape[0], np.float32)
     n, vmax, vmin = K.collect(h32, 1.4, b32, np.empty(h32.shape[0], np.int64))
     m = 0  # collect leaves the first maximum in buf[0]
-    x, _, _ = K.newton(b32, n, m, vmax, vmin, h32.shape[0], 1.4, 0.0, 0.0, 100)
+    x, _, _ = K.newton(b32, n, m, vmax, vmin, K.base(h32.shape[0], 1.4), 1.4, 0.0, 0.0, 100)
     b64, n64, m64, vmax64, x64 = shifted_root(h32.astype(np.float64), 1.4)
     assert abs(mp_dd(x, R.refine(v=b32, n=n, m=m, vmax=vmax, x=x, beta=1.4))
                - mp_dd(x64, R.refine(v=b64, n=n64, m=m64, vmax=vmax64, x=x64, beta=1.4))) < 1e-31
