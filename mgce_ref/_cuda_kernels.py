@@ -197,12 +197,13 @@ def _block_stats(row, sv, sw, si):
 
 @cuda.jit(device=True)
 def _residual(row, m, vmax, x, beta, sf, sc, sd):
-    """``K.residual`` over the block: ``(f(x), f'(x), zmin)`` of eq. 13, from the same
+    """``K.residual`` over the block: ``(f(x), f'(x), curv, zmin)`` of eq. 13, from the same
     per-class ``K.residual_term``, combined by shared-memory trees."""
     f = 0.0
     comp = 0.0
     d = 0.0
     dcomp = 0.0
+    curv = 0.0
     zmin = 0.0
     for c in range(cuda.threadIdx.x, row.shape[0], cuda.blockDim.x):
         z = float(row[c]) - vmax
@@ -210,9 +211,10 @@ def _residual(row, m, vmax, x, beta, sf, sc, sd):
             term, dq, _ = K.residual_term(z, x, beta, c == m)
             f, comp = K.add(f, comp, term)
             d, dcomp = K.add(d, dcomp, dq)
+            curv += dq / (1.0 + (z + x) / beta)
             zmin = min(zmin, z)
     f, d = _tree_sum(f, comp, d + dcomp, sf, sc, sd)
-    return f, d, _tree_min(zmin, sd)
+    return f, d, _tree_sum(curv, 0.0, 0.0, sf, sc, sd)[0], _tree_min(zmin, sd)
 
 
 @cuda.jit(device=True)
@@ -226,7 +228,7 @@ def _newton(row, m, vmax, vmin, beta, tol, rtol, max_iter, sf, sc, sd):
     if not x < hi:
         x = hi
     for it in range(1, max_iter + 1):
-        f, d, zmin = _residual(row, m, vmax, x, beta, sf, sc, sd)
+        f, d, curv, zmin = _residual(row, m, vmax, x, beta, sf, sc, sd)
         if f <= 0.0:
             if it == 1 and x < hi:  # see K.newton_pruned
                 x = hi
@@ -238,7 +240,7 @@ def _newton(row, m, vmax, vmin, beta, tol, rtol, max_iter, sf, sc, sd):
             xn = lo
         if not xn < x:
             return x, it, True
-        if K.close_enough(f, d, x, xn, zmin, beta, tol, rtol):
+        if K.close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
             return xn, it, True
         x = xn
         if tol > 0.0 and step <= tol:

@@ -250,8 +250,8 @@ def finite(vmax, vmin):
 
 @_jit
 def residual(v, n, m, vmax, x, beta):
-    """``f(x) = sum_c [s_c]_+**beta - 1``, ``f'(x) = sum_c [s_c]_+**(beta - 1)`` (eq. 13) and
-    the smallest ``z_c`` in the support (for :func:`newton_error`).
+    """``f(x) = sum_c [s_c]_+**beta - 1``, ``f'(x) = sum_c [s_c]_+**(beta - 1)`` (eq. 13), and
+    for :func:`newton_error` ``sum_c s_c**(beta - 2)`` over the support and its smallest ``z_c``.
 
     The first maximum ``v[m]`` contributes ``expm1`` (its term is ``1 + O(x)``), so ``f`` keeps
     its relative accuracy when one class dominates; it is summed first, then the others in
@@ -261,6 +261,7 @@ def residual(v, n, m, vmax, x, beta):
     f, d, _ = residual_term(0.0, x, beta, True)  # z = 0 and x > -beta: always in the support
     comp = 0.0
     dcomp = 0.0
+    curv = d / (1.0 + x / beta)
     zmin = 0.0
     for c in range(n):
         z = float(v[c]) - vmax
@@ -270,8 +271,9 @@ def residual(v, n, m, vmax, x, beta):
             # f' sets the Newton step: over thousands of near-equal terms a plain sum drifts
             # by ~n eps and the last step overshoots the root by that many ulps.
             d, dcomp = add(d, dcomp, dq)
+            curv += dq / (1.0 + (z + x) / beta)
             zmin = min(zmin, z)
-    return f + comp, d + dcomp, zmin
+    return f + comp, d + dcomp, curv, zmin
 
 
 @_jit
@@ -317,7 +319,7 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
     if not x < hi:
         x = hi
     for it in range(1, max_iter + 1):
-        f, d, zmin = residual(v, n, m, vmax, x, beta)
+        f, d, curv, zmin = residual(v, n, m, vmax, x, beta)
         if f <= 0.0:
             if it == 1 and x < hi:  # see newton_pruned
                 x = hi
@@ -329,7 +331,7 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
             xn = lo
         if not xn < x:
             return x, it, True
-        if close_enough(f, d, x, xn, zmin, beta, tol, rtol):
+        if close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
             return xn, it, True
         x = xn
         if tol > 0.0 and step <= tol:
@@ -338,30 +340,33 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
 
 
 @_jit
-def newton_error(f, d, x, xn, zmin, beta):
-    """A bound on ``xn - root`` for an iterate ``xn < x`` right of the root, from ``f``, ``f'``
-    (:func:`residual`) and the smallest ``z_c`` in the support at ``x``; ``inf`` when the
-    step may reach the edge of the support.
+def newton_error(f, d, curv, x, xn, zmin, beta):
+    """A bound on ``xn - root`` for an iterate ``xn < x`` right of the root, from ``f``,
+    ``f'``, ``curv = sum_c s_c**(beta - 2)`` over the support and its smallest ``z_c``, all at
+    ``x`` (:func:`residual`); ``inf`` when the step may reach the edge of the support.
 
     ``f`` is convex and ``f'(root) >= 1`` (at the root ``sum_c s_c**beta = 1`` with every
     ``s_c <= 1``, so ``sum_c s_c**(beta - 1) >= 1``), hence ``xn - root <= f(xn)``; convexity
     at ``xn`` gives ``f(xn) <= f(x) - f'(xn) (x - xn)``. Over a step of at most half the
-    smallest ``beta s_c``, no class leaves the support and the mean value theorem bounds the
-    fall of each ``s_c**(beta - 1)`` by ``(x - xn) s_c**(beta - 2)``, so ``f'(xn) >= f'(x) -
-    (x - xn) f'(x) / s_min``: the bound is quadratic in the step.
+    smallest ``beta s_c`` (``rho = step / (beta s_min) <= 1/2``) no class leaves the support,
+    and the mean value theorem bounds the fall of each ``s_c**(beta - 1)`` by
+    ``(beta - 1)/beta s_c**(beta - 2) (1 + 2 (2 - beta)_+ rho) step`` (``(1 - rho)**(beta - 2)
+    <= 1 + 2 (2 - beta) rho`` for beta < 2), so ``f'(xn) >= f'(x) -`` their sum: the bound is
+    quadratic in the step.
     """
     step = x - xn
     bs = beta_s(zmin, x, beta)  # beta * s_min
     if not step <= 0.5 * bs:
         return math.inf
-    return max(0.0, f - d * step) + step * step * d * beta / bs
+    grow = (beta - 1.0) / beta * (1.0 + 2.0 * max(0.0, 2.0 - beta) * (step / bs))
+    return max(0.0, f - d * step) + step * step * grow * curv
 
 
 @_jit
-def close_enough(f, d, x, xn, zmin, beta, tol, rtol):
+def close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
     """Newton's relative stopping rule (``tol <= 0 < rtol``): ``xn`` within ``rtol |xn|`` of
     the root by :func:`newton_error` (``x, xn <= 0``)."""
-    return tol <= 0.0 < rtol and newton_error(f, d, x, xn, zmin, beta) <= -rtol * xn
+    return tol <= 0.0 < rtol and newton_error(f, d, curv, x, xn, zmin, beta) <= -rtol * xn
 
 
 @_jit
@@ -420,9 +425,9 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
     """:func:`residual` with the first maximum in ``v[0]`` (as :func:`collect` leaves it),
     moving the classes that stay in reach of the support to the front of ``v`` and ``idx`` (a
     swap, so ``v[:n]`` keeps every candidate) and leaving their ``log s`` in ``lbuf``
-    (``-inf`` outside the support). Returns ``(f, f', k, zmin)``: the kept classes are
-    ``v[:k]``, the maximum still first and the others in their order; ``zmin`` is the smallest
-    ``z_c`` in the support (:func:`newton_error`).
+    (``-inf`` outside the support). Returns ``(f, f', curv, zmin, k)``: the kept classes
+    are ``v[:k]``, the maximum still first and the others in their order; ``curv`` and
+    ``zmin`` as in :func:`residual`.
 
     Kept: ``z_c + x > -beta (1 + EDGE_MARGIN)``. Right of the root a dropped class has
     ``s_c <= 0`` at the root too, and the margin keeps those at the edge within rounding of
@@ -432,6 +437,7 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
     f, d, lbuf[0] = residual_term(0.0, x, beta, True)
     comp = 0.0
     dcomp = 0.0
+    curv = d / (1.0 + x / beta)
     edge = -beta * (1.0 + EDGE_MARGIN)
     k = 1
     zmin = 0.0
@@ -445,6 +451,7 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
                 term, dq, ls = residual_term(z, x, beta, False)
                 f, comp = add(f, comp, term)
                 d, dcomp = add(d, dcomp, dq)
+                curv += dq / (1.0 + t / beta)
                 zmin = min(zmin, z)
             ic = idx[c]
             v[c] = v[k]
@@ -453,7 +460,7 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
             idx[k] = ic
             lbuf[k] = ls
             k += 1
-    return f + comp, d + dcomp, k, zmin
+    return f + comp, d + dcomp, curv, zmin, k
 
 
 @_jit
@@ -477,7 +484,7 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol, max_iter):
     if not x < hi:
         x = hi
     for it in range(1, max_iter + 1):
-        f, d, k, zmin = residual_pruned(v, idx, lbuf, n, vmax, x, beta)
+        f, d, curv, zmin, k = residual_pruned(v, idx, lbuf, n, vmax, x, beta)
         if f <= 0.0:
             if it == 1 and x < hi:
                 # The start is right of the root in exact arithmetic, and its nudge exceeds
@@ -493,7 +500,7 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol, max_iter):
             xn = lo
         if not xn < x:
             return x, it, True, k
-        if close_enough(f, d, x, xn, zmin, beta, tol, rtol):
+        if close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
             for j in range(k):  # the step keeps every class of the support in it
                 z = v[j] - vmax
                 lbuf[j] = log_s(z, xn, beta) if z + xn > -beta else -math.inf

@@ -78,13 +78,13 @@ def newton_iterates(row, beta):
     x = min(K.newton_start(buf, n, vmax, beta), hi)
     steps = []
     for _ in range(100):
-        f, d, zmin = K.residual(buf, n, m, vmax, x, beta)
+        f, d, curv, zmin = K.residual(buf, n, m, vmax, x, beta)
         if f <= 0.0:
             break
         xn = x - K.newton_step(f, d, beta)
         if not xn < x:
             break
-        steps.append((x, xn, K.newton_error(f, d, x, xn, zmin, beta)))
+        steps.append((x, xn, K.newton_error(f, d, curv, x, xn, zmin, beta)))
         x = xn
     return steps
 
