@@ -471,8 +471,8 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol, max_iter):
 
     Returns ``(x, iterations, converged, k)``: ``v[:k]`` holds every class in reach of the
     support at ``x``, the maximum first; with ``tol <= 0``, ``lbuf[:k]`` holds their ``log s``
-    at ``x`` (from the last evaluation, or afresh when the relative rule stopped one step after
-    it).
+    at ``x`` (from the last evaluation, moved to ``x`` by :func:`move_log_s` when the relative
+    rule stopped one step after it).
     """
     if n == 1:  # the maximum alone: s = 1 at x = 0 (where newton's first evaluation stops)
         lbuf[0] = 0.0
@@ -501,14 +501,31 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol, max_iter):
         if not xn < x:
             return x, it, True, k
         if close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
-            for j in range(k):  # the step keeps every class of the support in it
-                z = v[j] - vmax
-                lbuf[j] = log_s(z, xn, beta) if z + xn > -beta else -math.inf
+            move_log_s(v, lbuf, k, vmax, x, xn, beta)
             return xn, it, True, k
         x = xn
         if tol > 0.0 and step <= tol:
             return x, it, True, k
     return x, max_iter, False, n
+
+
+@_jit
+def move_log_s(v, lbuf, k, vmax, x, xn, beta):
+    """``lbuf[:k]``, each class's ``log s`` at ``x`` (``-inf`` outside the support), moved to
+    ``xn < x`` within half the smallest ``beta s``: ``s`` falls by the factor ``1 - u`` with
+    ``u = (x - xn) / (beta s) <= 1/2``, so ``log s`` gains ``log1p(-u)``, a four-term series
+    for ``u < 1e-4`` (truncation < 2e-21; the step of the relative rule is ~1e-7) and the
+    logarithm afresh otherwise. (The same class stays outside the support at ``xn``.)"""
+    step = x - xn
+    for j in range(k):
+        if lbuf[j] == -math.inf:
+            continue
+        z = v[j] - vmax
+        u = step / beta_s(z, x, beta)
+        if u < 1e-4:
+            lbuf[j] -= u * (1.0 + u * (0.5 + u * ((1.0 / 3.0) + u * 0.25)))
+        else:
+            lbuf[j] = log_s(z, xn, beta)
 
 
 @_jit
