@@ -227,23 +227,19 @@ def _newton(row, m, vmax, vmin, beta, tol, rtol, max_iter, sf, sc, sd):
     x = _newton_start(row, vmax, beta, sf, sc, sd)
     if not x < hi:
         x = hi
+    halley = True
+    after = False
     for it in range(1, max_iter + 1):
         f, d, curv, zmin = _residual(row, m, vmax, x, beta, sf, sc, sd)
-        if f <= 0.0:
+        if f <= 0.0 and not (after and f < 0.0):
             if it == 1 and x < hi:  # see K.newton_pruned
                 x = hi
                 continue
             return x, it, True
-        step = K.newton_step(f, d, beta)
-        xn = x - step
-        if xn < lo:
-            xn = lo
-        if not xn < x:
-            return x, it, True
-        if K.close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
-            return xn, it, True
-        x = xn
-        if tol > 0.0 and step <= tol:
+        x, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
+        after = halley
+        halley = False
+        if stop:
             return x, it, True
     return x, max_iter, False
 

@@ -318,25 +318,58 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
     x = newton_start(v, n, vmax, beta)
     if not x < hi:
         x = hi
+    halley = True  # the first step is Halley's
+    after = False  # the last step was Halley's: f < 0 means it went past the root
     for it in range(1, max_iter + 1):
         f, d, curv, zmin = residual(v, n, m, vmax, x, beta)
-        if f <= 0.0:
+        if f <= 0.0 and not (after and f < 0.0):
             if it == 1 and x < hi:  # see newton_pruned
                 x = hi
                 continue
             return x, it, True
-        step = newton_step(f, d, beta)
-        xn = x - step
-        if xn < lo:  # unreachable in exact arithmetic; a guard against rounding
-            xn = lo
-        if not xn < x:
-            return x, it, True
-        if close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
-            return xn, it, True
-        x = xn
-        if tol > 0.0 and step <= tol:
+        x, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
+        after = halley
+        halley = False
+        if stop:
             return x, it, True
     return x, max_iter, False
+
+
+@_jit
+def newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley):
+    """The next iterate from an evaluation of eq. 13 at ``x``, and whether to stop there:
+    ``(x_next, stop)``.
+
+    ``f > 0`` (``x`` right of the root): Newton's step on ``phi``, which stays right of the
+    root; Halley's if ``halley`` (the first step), which may pass it. ``f < 0`` (just after
+    Halley's step): Newton's step from the left, which lands right of the root (``phi`` is
+    convex). Stop when the step no longer moves ``x`` (``x_next = x``), when
+    :func:`close_enough` (Newton's steps from the right only), or once a step is at most
+    ``tol > 0``.
+    """
+    step = newton_step(f, d, beta)
+    if halley:
+        step = halley_step(step, f, d, curv, beta)
+    xn = x - step
+    if xn < lo:  # unreachable in exact arithmetic; a guard against rounding
+        xn = lo
+    if not (xn < x if f > 0.0 else xn > x):
+        return x, True
+    if f > 0.0 and not halley and close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
+        return xn, True
+    return xn, tol > 0.0 and abs(step) <= tol
+
+
+@_jit
+def halley_step(step, f, d, curv, beta):
+    """Halley's step on ``phi`` from Newton's ``step = phi / phi'``: ``step / (1 - L/2)`` with
+    ``L = phi phi'' / phi'**2 = step (F''/F' - (1 - 1/beta) F'/F)``, ``F = 1 + f``, ``F' = f'``,
+    ``F'' = (beta - 1)/beta sum_c s_c**(beta - 2)``; Newton's when ``L`` is outside ``[0, 1]``.
+    Its error is cubic in the start's, which spares a Newton step on most rows."""
+    L = step * (beta - 1.0) / beta * (curv / d - d / (1.0 + f))
+    if 0.0 <= L <= 1.0:
+        return step / (1.0 - 0.5 * L)
+    return step
 
 
 @_jit
@@ -373,10 +406,11 @@ def close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
 def newton_step(f, d, beta):
     """Newton's step ``phi / phi'`` for ``phi = (1 + f)**(1/beta) - 1`` from ``f > 0`` and
     ``f'`` of eq. 13: ``beta (1 + f) (1 - (1 + f)**(-1/beta)) / f'`` (``f / f'`` at beta = 1).
-    Near the root (``f < 1e-4``) the binomial series replaces the ``log1p`` and ``expm1``; its
-    truncation, ``< f**4``, is far below what a Newton step needs."""
+    Near the root (``|f| < 1e-4``) the binomial series replaces the ``log1p`` and ``expm1``;
+    its truncation, ``< f**4``, is far below what a Newton step needs. (``f < 0`` after
+    Halley's step went past the root: the step is then negative.)"""
     u = 1.0 / beta
-    if f < 1e-4:
+    if abs(f) < 1e-4:
         g = u * f * (1.0 - (u + 1.0) * f * (0.5 - (u + 2.0) * f * ((1.0 / 6.0) - (u + 3.0) * f * (1.0 / 24.0))))
     else:
         g = -math.expm1(-u * math.log1p(f))
@@ -421,7 +455,7 @@ def tangent_start(tau, tau_a, one_minus_a, beta):
 
 
 @_jit
-def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
+def residual_pruned(v, idx, lbuf, n, vmax, x, beta, prune):
     """:func:`residual` with the first maximum in ``v[0]`` (as :func:`collect` leaves it),
     moving the classes that stay in reach of the support to the front of ``v`` and ``idx`` (a
     swap, so ``v[:n]`` keeps every candidate) and leaving their ``log s`` in ``lbuf``
@@ -429,16 +463,17 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta):
     are ``v[:k]``, the maximum still first and the others in their order; ``curv`` and
     ``zmin`` as in :func:`residual`.
 
-    Kept: ``z_c + x > -beta (1 + EDGE_MARGIN)``. Right of the root a dropped class has
-    ``s_c <= 0`` at the root too, and the margin keeps those at the edge within rounding of
-    the root, which the double-double refinement of ``_refine`` needs. The maximum is always
-    kept (``x > -beta``), and evaluated before the loop: no test of which class it is.
+    Kept: ``z_c + x > -beta (1 + EDGE_MARGIN)``, or every class when not ``prune`` (where
+    ``x`` may lie left of the root). Right of the root a dropped class has ``s_c <= 0`` at the
+    root too, and the margin keeps those at the edge within rounding of the root, which the
+    double-double refinement of ``_refine`` needs. The maximum is always kept (``x > -beta``),
+    and evaluated before the loop: no test of which class it is.
     """
     f, d, lbuf[0] = residual_term(0.0, x, beta, True)
     comp = 0.0
     dcomp = 0.0
     curv = d / (1.0 + x / beta)
-    edge = -beta * (1.0 + EDGE_MARGIN)
+    edge = -beta * (1.0 + EDGE_MARGIN) if prune else -math.inf
     k = 1
     zmin = 0.0
     for c in range(1, n):
@@ -483,9 +518,11 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol, max_iter):
     x = newton_start(v, n, vmax, beta)
     if not x < hi:
         x = hi
+    halley = True
+    after = False  # just after Halley's step, x may lie left of the root: no pruning there
     for it in range(1, max_iter + 1):
-        f, d, curv, zmin, k = residual_pruned(v, idx, lbuf, n, vmax, x, beta)
-        if f <= 0.0:
+        f, d, curv, zmin, k = residual_pruned(v, idx, lbuf, n, vmax, x, beta, not after)
+        if f <= 0.0 and not (after and f < 0.0):
             if it == 1 and x < hi:
                 # The start is right of the root in exact arithmetic, and its nudge exceeds
                 # its rounding: never seen, but if it were left, start over from eq. 26's
@@ -494,18 +531,14 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol, max_iter):
                 continue
             return x, it, True, k
         n = k
-        step = newton_step(f, d, beta)
-        xn = x - step
-        if xn < lo:
-            xn = lo
-        if not xn < x:
-            return x, it, True, k
-        if close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
-            move_log_s(v, lbuf, k, vmax, x, xn, beta)
+        xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
+        after = halley
+        halley = False
+        if stop:
+            if tol <= 0.0 and xn != x:  # the relative rule: one step past the evaluation
+                move_log_s(v, lbuf, k, vmax, x, xn, beta)
             return xn, it, True, k
         x = xn
-        if tol > 0.0 and step <= tol:
-            return x, it, True, k
     return x, max_iter, False, n
 
 

@@ -53,15 +53,19 @@ def rounding_floor(row, beta, root):
 
 
 def assert_bounds(row, beta):
-    """Every finite bound holds against the exact root, up to the rounding floor."""
+    """Every finite bound holds against the exact root, up to the rounding floor, on the
+    kernel's iterates and on plain Newton's."""
     root = shifted_root(row, beta)
-    steps = newton_iterates(row, beta)
     slack = 2.0 * rounding_floor(row, beta, root) + 4 * math.ulp(root)
-    for x, xn, bound in steps:
-        assert xn >= root - slack  # Newton from the right stays right
-        if math.isfinite(bound):
-            assert xn - root <= bound + slack, (row[:5], beta, x, xn, bound)
-    return sum(math.isfinite(b) for _, _, b in steps)
+    finite = 0
+    for halley in (True, False):
+        steps = newton_iterates(row, beta, halley)
+        for x, xn, bound in steps:
+            assert x >= root - slack and xn >= root - slack  # Newton from the right stays right
+            if math.isfinite(bound):
+                assert xn - root <= bound + slack, (row[:5], beta, x, xn, bound)
+        finite += sum(math.isfinite(b) for _, _, b in steps)
+    return finite
 
 
 def rows_for(beta):
@@ -72,20 +76,25 @@ def rows_for(beta):
     return rows + crowd_rows(beta)
 
 
-def newton_iterates(row, beta):
-    """Every step of plain Newton (``K.newton``'s loop, machine precision): ``(x, xn, bound)``."""
+def newton_iterates(row, beta, halley=True):
+    """The iterates of ``K.newton``'s loop at machine precision (Halley's first step, then
+    Newton's), with ``newton_error`` of each Newton step from the right: ``(x, xn, bound)``;
+    ``halley=False``: Newton's steps only."""
     buf, _, n, m, vmax, vmin = collect(row, beta)
-    hi = min(K.base(row.shape[0], beta) - (vmin - vmax), 0.0)
-    x = min(K.newton_start(buf, n, vmax, beta), hi)
+    lo = K.base(row.shape[0], beta)
+    x = min(K.newton_start(buf, n, vmax, beta), min(lo - (vmin - vmax), 0.0))
     steps = []
+    after = False
     for _ in range(100):
         f, d, curv, zmin = K.residual(buf, n, m, vmax, x, beta)
-        if f <= 0.0:
+        if f <= 0.0 and not (after and f < 0.0):
             break
-        xn = x - K.newton_step(f, d, beta)
-        if not xn < x:
+        xn, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, halley)
+        if f > 0.0 and not halley:
+            steps.append((x, xn, K.newton_error(f, d, curv, x, xn, zmin, beta)))
+        after, halley = halley, False
+        if stop:
             break
-        steps.append((x, xn, K.newton_error(f, d, curv, x, xn, zmin, beta)))
         x = xn
     return steps
 
@@ -165,3 +174,33 @@ def test_float32_results_on_crowded_edges_stay_within_two_ulps(beta):
             unit = np.maximum(np.spacing(np.abs(want).astype(np.float32)), floor)
         err = np.abs(g.astype(np.float64) - want) / unit
         assert err.max() <= 2.0, f"{key}: {err.max():.2f} float32 ulps"
+
+
+def overshoots(row, beta):
+    """Whether Halley's first step lands left of the root (``f < 0`` at the next evaluation)."""
+    buf, _, n, m, vmax, vmin = collect(row, beta)
+    lo = K.base(row.shape[0], beta)
+    x = min(K.newton_start(buf, n, vmax, beta), min(lo - (vmin - vmax), 0.0))
+    f, d, curv, zmin = K.residual(buf, n, m, vmax, x, beta)
+    if f <= 0.0:
+        return False
+    x, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, True)
+    return not stop and K.residual(buf, n, m, vmax, x, beta)[0] < 0.0
+
+
+@pytest.mark.parametrize("beta", [2.0, 3.0])
+def test_halley_past_the_root_steps_back(beta):
+    """Halley's first step can pass the root (1% of random rows at beta = 1.4, 7% at 2, 40%
+    at 3); Newton's step from the left then lands right of it, and the iteration ends on the
+    float64 root, with the pruned CPU form on the plain one's iterates bit for bit."""
+    h = 3.0 * np.random.default_rng(11).standard_normal((200, 50))
+    rows = [r for r in h if overshoots(r, beta)]
+    assert len(rows) >= 5
+    for row in rows:
+        buf, idx, n, m, vmax, vmin = collect(row, beta)
+        lo = K.base(row.shape[0], beta)
+        plain = K.newton(buf.copy(), n, m, vmax, vmin, lo, beta, 0.0, 0.0, 100)
+        x, it, ok, k = K.newton_pruned(buf, idx, np.empty(row.shape[0]), n, vmax, vmin, lo,
+                                       beta, 0.0, 0.0, 100)
+        assert (x, it, ok) == plain and ok
+        assert abs(x - shifted_root(row, beta)) <= 4 * np.spacing(1.0)
