@@ -20,7 +20,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .config import EDGE_MARGIN, SERIES_CUTOFF
+from .config import EDGE_MARGIN, SERIES_CUTOFF, TANGENT_TABLE
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -438,6 +438,32 @@ def newton_start(v, n, vmax, beta):
 
 
 @_jit
+def newton_start_table(v, n, vmax, beta, table):
+    """:func:`newton_start` bit for bit, the CPU kernels' form: :func:`tangent_mass` (a log
+    and an expm1) is read from ``table`` (:func:`row_constants`) for the supports it holds."""
+    tau, k, _ = threshold(v, n, vmax, 1.0, -beta)
+    if k == 1:
+        return tangent_start(tau, tau, 0.0, beta)
+    if k < table.shape[0]:
+        mass, one_minus_a = table[k, 0], table[k, 1]
+    else:
+        mass, one_minus_a = tangent_mass(k, beta)
+    return tangent_start(tau, threshold(v, n, vmax, mass, -beta)[0], one_minus_a, beta)
+
+
+@_jit
+def row_constants(n_classes, beta):
+    """What every row of a ``(B, n_classes)`` batch shares, computed once by the CPU batch
+    kernels: row 0 holds ``lo = base(n_classes, beta)``, row ``k >= 1`` :func:`tangent_mass`
+    of ``k`` (``TANGENT_TABLE`` rows at most, fewer for fewer classes)."""
+    table = np.zeros((min(n_classes + 1, TANGENT_TABLE), 2))
+    table[0, 0] = base(n_classes, beta)
+    for k in range(1, table.shape[0]):
+        table[k, 0], table[k, 1] = tangent_mass(k, beta)
+    return table
+
+
+@_jit
 def tangent_mass(k, beta):
     """``(a**(1-beta), 1 - a)`` for :func:`newton_start`'s tangent point ``a = k**(-1/beta)``."""
     one_minus_a = -math.expm1(-math.log(k) / beta)
@@ -499,10 +525,11 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta, prune):
 
 
 @_jit
-def newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol, max_iter):
+def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter):
     """:func:`newton` for the CPU kernels, which have scratch rows: the same iterates, each
     evaluated on the candidates still in reach of the support (:func:`residual_pruned`),
-    which the monotone iteration only ever shrinks. The first maximum is ``v[0]``.
+    which the monotone iteration only ever shrinks. The first maximum is ``v[0]``; ``table``
+    is :func:`row_constants` (``lo`` and the start's tangent points).
 
     Returns ``(x, iterations, converged, k)``: ``v[:k]`` holds every class in reach of the
     support at ``x``, the maximum first; with ``tol <= 0``, ``lbuf[:k]`` holds their ``log s``
@@ -512,10 +539,11 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol, max_iter):
     if n == 1:  # the maximum alone: s = 1 at x = 0 (where newton's first evaluation stops)
         lbuf[0] = 0.0
         return 0.0, 1, True, 1
+    lo = table[0, 0]
     hi = lo - (vmin - vmax)
     if not hi < 0.0:
         hi = 0.0
-    x = newton_start(v, n, vmax, beta)
+    x = newton_start_table(v, n, vmax, beta, table)
     if not x < hi:
         x = hi
     halley = True
@@ -562,19 +590,19 @@ def move_log_s(v, lbuf, k, vmax, x, xn, beta):
 
 
 @_jit
-def solve_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, method, tol, rtol, max_iter):
+def solve_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, method, tol, rtol, max_iter):
     """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`) on the candidates of
-    :func:`collect`, the first maximum in ``v[0]``. Returns ``(x, iterations, converged, k,
+    :func:`collect`, the first maximum in ``v[0]``, with :func:`row_constants`. Returns ``(x, iterations, converged, k,
     left)``: the classes in reach of the support in ``v[:k]`` (all ``n`` candidates but for
     Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``: ``LEFT_LOG_S`` (Newton
     with ``tol <= 0``), ``LEFT_Q`` (the unnormalized q, at beta = inf) or ``LEFT_NOTHING``."""
     if method == 0 and 1.0 < beta < math.inf:
-        x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, lo, beta, tol, rtol,
+        x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol,
                                      max_iter)
         return x, it, ok, k, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
     if method == 0 and math.isinf(beta):
         return softmax_terms(v, n, 0, vmax, lbuf), 1, True, n, LEFT_Q
-    x, it, ok = solve(v, n, 0, vmax, vmin, lo, beta, method, tol, rtol, max_iter)
+    x, it, ok = solve(v, n, 0, vmax, vmin, table[0, 0], beta, method, tol, rtol, max_iter)
     return x, it, ok, n, LEFT_NOTHING
 
 

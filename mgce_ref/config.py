@@ -39,6 +39,10 @@ MRCPY_TOL = 1e-4
 #: Rows per ``prange`` work item in the Numba kernels (one scratch row per item).
 ROWS_PER_CHUNK = 64
 
+#: Sparsemax support sizes whose tangent point (``_kernels.tangent_mass``, a log and an expm1)
+#: the CPU kernels look up in a table made once per batch (``_kernels.row_constants``).
+TANGENT_TABLE = 64
+
 #: CUDA launch settings (tests patch THREADS_PER_BLOCK down so tiny inputs span blocks).
 THREADS_PER_BLOCK = 128
 BLOCK_PER_ROW_MIN_C = 256  # from this many classes on, a block per row instead of a thread

@@ -26,7 +26,7 @@ CHECKS_FINITE = True
 @njit(parallel=True, cache=True, error_model="numpy")
 def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad):
     B, C = h.shape
-    lo = K.base(C, beta)
+    table = K.row_constants(C, beta)
     for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
         buf = np.empty(C)
         idx = np.empty(C, np.int64)
@@ -36,7 +36,7 @@ def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged
             bad[r] = not K.finite(vmax, vmin)
             if bad[r]:
                 continue
-            x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, lo, beta, method,
+            x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta, method,
                                              tol, rtol, max_iter)
             nu[r] = x - vmax
             iterations[r] = it
@@ -53,7 +53,7 @@ def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
     B, C = h.shape
     want_q = q.shape[0] == B
     want_grad = grad.shape[0] == B
-    lo = K.base(C, beta)
+    table = K.row_constants(C, beta)
     for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
         buf = np.empty(C)
         idx = np.empty(C, np.int64)
@@ -64,7 +64,7 @@ def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
             bad[r] = not K.finite(vmax, vmin)
             if bad[r]:
                 continue
-            x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, lo, beta, 0, 0.0,
+            x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, table, beta, 0, 0.0,
                                               rtol, NEWTON_MAX_ITER)
             # Every class outside buf[:n] has p_c = q_c = 0.
             if nu.shape[0] == B:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 import mgce_ref
 from mgce_ref import _kernels as K
+from mgce_ref.config import TANGENT_TABLE
 
 NEWTON_BETAS = [b for b in BETAS if 1.0 < b < math.inf] + [1.1, 3.0, 60.0]
 
@@ -143,6 +144,23 @@ def test_newton_start_is_right_of_the_root_everywhere(seed, C, scale, beta, ties
 
 
 @pytest.mark.parametrize("beta", NEWTON_BETAS)
+def test_the_start_from_the_batch_table_is_the_start(beta):
+    """``row_constants`` holds ``lo`` and the tangent points of small supports; the CPU
+    start reads them there, the same bits as computing them, and computes the larger ones."""
+    table = K.row_constants(200, beta)
+    assert table.shape[0] == min(201, TANGENT_TABLE) and table[0, 0] == K.base(200, beta)
+    for k in range(1, table.shape[0]):
+        assert tuple(table[k]) == K.tangent_mass(k, beta)
+    assert K.row_constants(3, beta).shape[0] == 4
+    wide = [np.zeros(2 * TANGENT_TABLE), np.linspace(0.0, -1e-3, 3 * TANGENT_TABLE)]
+    for row in ROWS + wide:
+        buf, idx, n, m, vmax, vmin = collect(row, beta)
+        want = K.newton_start(buf, n, vmax, beta)
+        for C in (row.shape[0], 2):  # the table covers the support, or does not
+            assert K.newton_start_table(buf, n, vmax, beta, K.row_constants(C, beta)) == want
+
+
+@pytest.mark.parametrize("beta", NEWTON_BETAS)
 def test_pruned_newton_takes_the_plain_iterates_and_keeps_the_support(beta):
     """Pruning changes which classes are looked at, never the arithmetic: same iterates, same
     count, bit for bit; every class in the support at the root is kept, the maximum first."""
@@ -151,7 +169,8 @@ def test_pruned_newton_takes_the_plain_iterates_and_keeps_the_support(beta):
         lo = K.base(row.shape[0], beta)
         plain = K.newton(buf.copy(), n, m, vmax, vmin, lo, beta, 0.0, 0.0, 100)
         lbuf = np.empty(row.shape[0])
-        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, lo, beta, 0.0, 0.0, 100)
+        table = K.row_constants(row.shape[0], beta)
+        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta, 0.0, 0.0, 100)
         assert (x, it, ok) == plain
         for j in range(k):  # the last evaluation's log s, as q_term would compute it
             want = K.q_term(buf[j] - vmax, x, beta)

@@ -133,7 +133,8 @@ def test_the_relative_rule_stops_within_rtol_of_the_float64_root(beta):
         # (moved there from the last evaluation: each within about an ulp of the exact log s,
         # so a few ulps from a fresh evaluation, not bit for bit).
         lbuf = np.empty(C)
-        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, lo, beta, 0.0, RTOL, 100)
+        table = K.row_constants(C, beta)
+        x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta, 0.0, RTOL, 100)
         assert (x, it, ok) == got
         for j in range(k):
             want = K.log_s(buf[j] - vmax, x, beta) if buf[j] - vmax + x > -beta else -math.inf
@@ -200,7 +201,7 @@ def test_halley_past_the_root_steps_back(beta):
         buf, idx, n, m, vmax, vmin = collect(row, beta)
         lo = K.base(row.shape[0], beta)
         plain = K.newton(buf.copy(), n, m, vmax, vmin, lo, beta, 0.0, 0.0, 100)
-        x, it, ok, k = K.newton_pruned(buf, idx, np.empty(row.shape[0]), n, vmax, vmin, lo,
-                                       beta, 0.0, 0.0, 100)
+        x, it, ok, k = K.newton_pruned(buf, idx, np.empty(row.shape[0]), n, vmax, vmin,
+                                       K.row_constants(row.shape[0], beta), beta, 0.0, 0.0, 100)
         assert (x, it, ok) == plain and ok
         assert abs(x - shifted_root(row, beta)) <= 4 * np.spacing(1.0)
