@@ -302,15 +302,17 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
 
     ``phi`` is convex and nondecreasing (a norm of the convex map ``[s(x)]_+``), so Newton
     started at a point with ``phi >= 0`` (:func:`newton_start`) decreases monotonically to the
-    root: no overshoot, no bracketing needed. It is nearly linear (exactly so at beta = 1,
-    where this is Michelot's sparsemax iteration, and as beta -> inf), so 2-6 steps suffice.
+    root: no overshoot, no bracketing needed. It is nearly linear (exactly so at beta = 1, where
+    this is Michelot's sparsemax iteration, and as beta -> inf), so 2-6 steps suffice. The first
+    step is Halley's (:func:`halley_step`), which may pass the root; Newton's step from there
+    lands right of it, and the iteration is monotone from then on (:func:`newton_next`).
     ``tol > 0``: stop once a step is at most ``tol``. ``tol <= 0`` and ``rtol <= 0``: machine
     precision, stop when a step no longer decreases ``x`` or the residual is no longer positive.
     ``tol <= 0 < rtol`` (float32 results, ``config.NEWTON_RTOL``): stop as soon as the new
     iterate lies provably within ``rtol |x|`` of the root (:func:`newton_error`), which spares
-    the one or two steps that only a float64 result could see. Returns ``(x, iterations,
-    converged)`` for the shifted root ``x = nu + vmax``. The CPU kernels run
-    :func:`newton_pruned`, the same iteration on fewer classes.
+    the one or two steps that only a float64 result could see. Returns ``(x, iterations, converged)`` for the
+    shifted root ``x = nu + vmax``. The CPU kernels run :func:`newton_pruned`, the same
+    iteration on fewer classes.
     """
     hi = lo - (vmin - vmax)  # eq. 26, shifted
     if not hi < 0.0:  # p_max <= 1 gives x <= 0 (also catches an overflowed spread)
@@ -592,10 +594,11 @@ def move_log_s(v, lbuf, k, vmax, x, xn, beta):
 @_jit
 def solve_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, method, tol, rtol, max_iter):
     """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`) on the candidates of
-    :func:`collect`, the first maximum in ``v[0]``, with :func:`row_constants`. Returns ``(x, iterations, converged, k,
-    left)``: the classes in reach of the support in ``v[:k]`` (all ``n`` candidates but for
-    Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``: ``LEFT_LOG_S`` (Newton
-    with ``tol <= 0``), ``LEFT_Q`` (the unnormalized q, at beta = inf) or ``LEFT_NOTHING``."""
+    :func:`collect`, the first maximum in ``v[0]``, with :func:`row_constants`. Returns ``(x,
+    iterations, converged, k, left)``: the classes in reach of the support in ``v[:k]`` (all
+    ``n`` candidates but for Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``:
+    ``LEFT_LOG_S`` (Newton with ``tol <= 0``), ``LEFT_Q`` (the unnormalized q, at beta = inf) or
+    ``LEFT_NOTHING``."""
     if method == 0 and 1.0 < beta < math.inf:
         x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol,
                                      max_iter)
@@ -722,9 +725,9 @@ def softmax_terms(v, n, m, vmax, w):
 
 @_jit
 def solve(v, n, m, vmax, vmin, lo, beta, method, tol, rtol, max_iter):
-    """Dispatch one row (``lo = base(C, beta)``): closed forms at beta = 1 and inf (method 0), else Newton (0, with
-    :func:`newton`'s ``tol`` and ``rtol``) or bisection (1, ``tol``). Returns ``(x,
-    iterations, converged)``."""
+    """Dispatch one row (``lo = base(C, beta)``): closed forms at beta = 1 and inf (method 0),
+    else Newton (0, with :func:`newton`'s ``tol`` and ``rtol``) or bisection (1, ``tol``).
+    Returns ``(x, iterations, converged)``."""
     if method == 0:
         if beta == 1.0:
             x, it = sparsemax(v, n, vmax)
