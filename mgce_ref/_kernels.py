@@ -311,8 +311,8 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
     ``tol <= 0 < rtol`` (float32 results, ``config.NEWTON_RTOL``): stop as soon as the new
     iterate lies provably within ``rtol |x|`` of the root (:func:`newton_error`), which spares
     the one or two steps that only a float64 result could see. Returns ``(x, iterations,
-    converged)`` for the shifted root ``x = nu + vmax``. The CPU kernels run :func:`newton_pruned`, the same
-    iteration on fewer classes.
+    converged)`` for the shifted root ``x = nu + vmax``. The CPU kernels run
+    :func:`newton_pruned`, the same iteration on fewer classes.
     """
     hi = lo - (vmin - vmax)  # eq. 26, shifted
     if not hi < 0.0:  # p_max <= 1 gives x <= 0 (also catches an overflowed spread)
