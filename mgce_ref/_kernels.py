@@ -20,7 +20,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .config import EDGE_MARGIN, SERIES_CUTOFF, TANGENT_TABLE
+from ._vmath import _log_core, fma, vexp
+from .config import EDGE_MARGIN, LANES, SERIES_CUTOFF, TANGENT_TABLE, WIDE_MIN
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -212,15 +213,30 @@ def collect(row, beta, buf, idx):
     huge logits). A candidate has ``v - vmax > -beta`` exactly (rounding is monotone and
     ``-beta`` is a float), so a threshold at most ``vmax - beta`` misses none; the margin,
     ``2**-20`` relative, exceeds the roundings of the threshold, down to the row's dtype.
+    When ``vmin - vmax > -beta`` every class is a candidate and the row is copied as it is (the
+    same ``buf`` and ``idx``, without a test per class).
     """
     vmax, vmin = extrema(row)
     if not finite(vmax, vmin):
         return 0, vmax, vmin
+    C = row.shape[0]
+    if vmin - vmax > -beta:  # every class is a candidate (rounding is monotone): plain copies
+        m = 0
+        while row[m] != vmax:
+            m += 1
+        buf[0] = vmax
+        idx[0] = m
+        for c in range(m):
+            buf[c + 1] = row[c]
+            idx[c + 1] = c
+        for c in range(m + 1, C):
+            buf[c] = row[c]
+            idx[c] = c
+        return C, vmax, vmin
     n = 1  # buf[0] is kept for the first maximum
     found = False
     t = vmax - beta
     thr = t - (abs(t) + 1.0) * 2.0**-20
-    C = row.shape[0]
     for c0 in range(0, C, BLOCK):
         if C < BLOCK:  # a short row: every class is looked at
             mask = (np.uint64(1) << np.uint64(C)) - np.uint64(1)
@@ -592,13 +608,20 @@ def move_log_s(v, lbuf, k, vmax, x, xn, beta):
 
 
 @_jit
-def solve_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, method, tol, rtol, max_iter):
+def solve_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, method, tol, rtol, max_iter, scr):
     """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`) on the candidates of
     :func:`collect`, the first maximum in ``v[0]``, with :func:`row_constants`. Returns ``(x,
     iterations, converged, k, left)``: the classes in reach of the support in ``v[:k]`` (all
     ``n`` candidates but for Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``:
     ``LEFT_LOG_S`` (Newton with ``tol <= 0``), ``LEFT_Q`` (the unnormalized q, at beta = inf) or
-    ``LEFT_NOTHING``."""
+    ``LEFT_NOTHING``. Rows of ``config.WIDE_MIN`` candidates or more take the SIMD path
+    (:func:`newton_wide`, :func:`softmax_wide`, with the scratch ``scr`` of
+    :func:`wide_scratch`; the rows then need ``LANES`` entries past ``n``)."""
+    if method == 0 and n >= WIDE_MIN and beta > 1.0:
+        if math.isinf(beta):
+            return softmax_wide(v, n, vmax, lbuf, scr), 1, True, n, LEFT_Q
+        x, it, ok = newton_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr)
+        return x, it, ok, n, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
     if method == 0 and 1.0 < beta < math.inf:
         x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol,
                                      max_iter)
@@ -766,3 +789,232 @@ def q_total(v, n, m, vmax, x, beta):
         if c != m:
             s, comp = add(s, comp, q_term(float(v[c]) - vmax, x, beta))
     return s + comp
+
+
+# ----------------------------------------------------------------------------- wide rows
+#
+# The CPU kernels' path for rows with many candidates (config.WIDE_MIN): the same iteration
+# as newton_pruned, every class of the row evaluated in one loop without branches (selects),
+# so that LLVM runs it on SIMD vectors, with _vmath's exp and log in place of glibc's. Sums are
+# kept in LANES independent partial sums, the residual's compensated in each lane. Candidates
+# are not pruned (a class outside the support costs a lane, not a branch). The GPU keeps the
+# scalar functions above.
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def wide_logs(z, x, beta, ib):
+    """``(log s, log p, beta s, in support)`` of one class, branch-free: the values of
+    :func:`log_p_and_s` (``-inf`` outside the support) with ``ib = 1/beta``.
+
+    ``r = t / beta`` is formed as ``t * ib`` plus one correction step (an exact remainder by
+    ``fma``), within half an ulp or so of the quotient without a division; near the edge
+    (``r < -1/2``) ``s`` is the two-sum :func:`beta_s` over beta, formed the same way, and
+    ``log1p(r)`` the logarithm of ``u = 1 + r`` plus the rounding lost in ``u`` otherwise.
+    """
+    t = z + x
+    r = t * ib
+    r = fma(fma(-r, beta, t), ib, r)
+    bs = beta_s(z, x, beta)
+    inside = t > -beta
+    edge = r < -0.5
+    se = bs * ib
+    se = fma(fma(-se, beta, bs), ib, se)
+    u = 1.0 + r
+    corr = r - (u - 1.0)
+    arg = se if edge else u
+    cr = 0.0 if edge else corr
+    arg = arg if inside else 1.0
+    ls = _log_core(arg, cr)
+    series = abs(r) < SERIES_CUTOFF
+    poly = 1.0 - r * (0.5 - r * (1.0 / 3.0))
+    lp = t * poly if series else beta * ls
+    ls = r * poly if series else ls
+    ls = ls if inside else -math.inf
+    lp = lp if inside else -math.inf
+    return ls, lp, bs, inside
+
+
+@_jit
+def wide_scratch(C):
+    """The scratch rows of the SIMD path for rows of ``C`` classes: four rows of per-class
+    terms and one of the lanes' sums (``5 LANES``), each of ``C + LANES`` entries at least; the
+    candidate rows need ``C + LANES`` entries too."""
+    return np.empty((5, max(C, 4 * LANES) + LANES))
+
+
+@_jit
+def lane_sums(a, start, n, sums):
+    """``LANES`` partial sums of ``a[start:n]`` into ``sums[:LANES]`` (zeros past ``n`` must
+    be in ``a``, up to the next multiple of ``LANES``)."""
+    for j in range(LANES):
+        sums[j] = 0.0
+    for o in range(start, n, LANES):
+        for j in range(LANES):
+            sums[j] += a[o + j]
+
+
+@_jit
+def residual_wide(v, lbuf, n, vmax, x, beta, scr):
+    """:func:`residual_pruned` without pruning, in SIMD: ``(f, f', curv, zmin)`` at ``x`` over
+    ``v[:n]`` (the first maximum in ``v[0]``, its term by ``expm1`` first), each class's
+    ``log s`` left in ``lbuf`` (``-inf`` outside the support). ``f`` is summed in ``LANES``
+    compensated partial sums (:func:`add` lane by lane), ``f'`` and ``curv`` plainly (they only
+    set the step and the bound's quadratic term: a relative error of ``n eps`` there moves
+    neither the root nor the rule's decision). ``v``, ``lbuf`` and ``scr`` (:func:`wide_scratch`)
+    have ``LANES`` entries past ``n``."""
+    f0, d0, lbuf[0] = residual_term(0.0, x, beta, True)
+    ib = 1.0 / beta
+    pw = scr[0]
+    dw = scr[1]
+    cw = scr[2]
+    zw = scr[3]
+    end = 1 + ((n - 1 + LANES - 1) // LANES) * LANES
+    for c in range(1, end):
+        z = v[c] - vmax
+        ls, lp, bs, inside = wide_logs(z, x, beta, ib)
+        live = inside & (c < n)
+        p = vexp(lp)
+        p = p if live else 0.0
+        inv_s = beta / (bs if live else 1.0)  # lanes past n hold anything: no 0 * inf
+        dq = p * inv_s
+        lbuf[c] = ls
+        pw[c] = p
+        dw[c] = dq
+        cw[c] = dq * inv_s
+        zw[c] = z if live else 0.0
+    acc = scr[4]
+    for j in range(5 * LANES):
+        acc[j] = 0.0
+    for o in range(1, end, LANES):
+        for j in range(LANES):
+            s = acc[j]
+            p = pw[o + j]
+            t = s + p
+            bp = t - s
+            acc[LANES + j] += (s - (t - bp)) + (p - bp)
+            acc[j] = t
+            acc[2 * LANES + j] += dw[o + j]
+            acc[3 * LANES + j] += cw[o + j]
+            acc[4 * LANES + j] = min(acc[4 * LANES + j], zw[o + j])
+    f = f0
+    comp = 0.0
+    d = d0
+    curv = d0 / (1.0 + x / beta)
+    zmin = 0.0
+    for j in range(LANES):
+        f, comp = add(f, comp, acc[j])
+        comp += acc[LANES + j]
+        d += acc[2 * LANES + j]
+        curv += acc[3 * LANES + j]
+        zmin = min(zmin, acc[4 * LANES + j])
+    return f + comp, d, curv, zmin
+
+
+@_jit
+def move_log_s_wide(v, lbuf, n, vmax, x, xn, beta):
+    """:func:`move_log_s` in SIMD: the series wherever ``u < 1e-4``, then the few classes with
+    a larger ``u`` (at the edge of the support) afresh, one by one."""
+    step = x - xn
+    far = 0
+    for j in range(n):
+        z = v[j] - vmax
+        u = step / beta_s(z, x, beta)
+        keep = (lbuf[j] == -math.inf) | (u >= 1e-4)
+        moved = lbuf[j] - u * (1.0 + u * (0.5 + u * ((1.0 / 3.0) + u * 0.25)))
+        lbuf[j] = lbuf[j] if keep else moved
+        far += (lbuf[j] != -math.inf) & (u >= 1e-4)
+    if far:
+        for j in range(n):
+            if lbuf[j] != -math.inf and step / beta_s(v[j] - vmax, x, beta) >= 1e-4:
+                lbuf[j] = log_s(v[j] - vmax, xn, beta)
+
+
+@_jit
+def newton_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr):
+    """:func:`newton_pruned` on a row with many candidates (``config.WIDE_MIN``): the same
+    start, steps and stopping rules, each evaluation :func:`residual_wide` over all ``n``
+    candidates (no pruning). Returns ``(x, iterations, converged)``; ``lbuf[:n]`` holds each
+    class's ``log s`` at ``x`` as :func:`newton_pruned` leaves it."""
+    lo = table[0, 0]
+    hi = lo - (vmin - vmax)
+    if not hi < 0.0:
+        hi = 0.0
+    x = newton_start_table(v, n, vmax, beta, table)
+    if not x < hi:
+        x = hi
+    halley = True
+    after = False
+    for it in range(1, max_iter + 1):
+        f, d, curv, zmin = residual_wide(v, lbuf, n, vmax, x, beta, scr)
+        if f <= 0.0 and not (after and f < 0.0):
+            if it == 1 and x < hi:  # see newton_pruned
+                x = hi
+                continue
+            return x, it, True
+        xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
+        after = halley
+        halley = False
+        if stop:
+            if tol <= 0.0 and xn != x:
+                move_log_s_wide(v, lbuf, n, vmax, x, xn, beta)
+            return xn, it, True
+        x = xn
+    return x, max_iter, False
+
+
+@_jit
+def softmax_wide(v, n, vmax, w, scr):
+    """:func:`softmax_terms` in SIMD (the first maximum in ``v[0]``): ``w[c] = exp(z_c)`` by
+    ``_vmath.vexp``, summed in ``LANES`` compensated partial sums; returns ``x``."""
+    w[0] = 1.0
+    for c in range(1, n + LANES):  # zeros past n, for sum_wide
+        e = vexp(v[c] - vmax)
+        w[c] = e if c < n else 0.0
+    return -math.log1p(sum_wide(w, 1, 1 + ((n - 1 + LANES - 1) // LANES) * LANES, scr))
+
+
+@_jit
+def sum_wide(a, start, end, scr):
+    """``sum(a[start:end])`` (``end - start`` a multiple of ``LANES``) in ``LANES`` compensated
+    partial sums, then one compensated sum of those."""
+    acc = scr[4]
+    for j in range(2 * LANES):
+        acc[j] = 0.0
+    for o in range(start, end, LANES):
+        for j in range(LANES):
+            s = acc[j]
+            p = a[o + j]
+            t = s + p
+            bp = t - s
+            acc[LANES + j] += (s - (t - bp)) + (p - bp)
+            acc[j] = t
+    total = 0.0
+    comp = 0.0
+    for j in range(LANES):
+        total, comp = add(total, comp, acc[j])
+        comp += acc[LANES + j]
+    return total + comp
+
+
+@_jit
+def q_wide(w, n, beta, scr):
+    """The unnormalized q of every class from its ``log s`` in ``w[:n]`` (``-inf`` outside
+    the support), in place, by ``_vmath.vexp``; returns their sum (:func:`sum_wide`)."""
+    end = ((n + LANES - 1) // LANES) * LANES
+    for c in range(end):
+        e = vexp((beta - 1.0) * w[c])
+        w[c] = e if c < n else 0.0
+    return sum_wide(w, 0, end, scr)
+
+
+@_jit
+def p_wide(v, n, vmax, x, beta, w):
+    """``p_c`` (eq. 14) of ``v[:n]`` into ``w[:n]`` in SIMD (0 outside the support)."""
+    ib = 1.0 / beta
+    for c in range(n):
+        z = v[c] - vmax
+        if math.isinf(beta):
+            lp = z + x
+        else:
+            lp = wide_logs(z, x, beta, ib)[1]
+        w[c] = vexp(lp)

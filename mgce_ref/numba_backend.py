@@ -17,7 +17,8 @@ from . import _kernels as K
 from . import _refine as R
 from . import _validate as V
 from ._dispatch import output_shapes
-from .config import EDGE_MARGIN, NEWTON_MAX_ITER, NEWTON_RTOL, REFINE_Q_TOL, ROWS_PER_CHUNK
+from .config import (EDGE_MARGIN, LANES, NEWTON_MAX_ITER, NEWTON_RTOL, REFINE_Q_TOL,
+                     ROWS_PER_CHUNK, SERIAL_MAX, WIDE_MIN)
 
 #: This backend checks the logits for NaN and infinity in its own first pass over each row.
 CHECKS_FINITE = True
@@ -28,19 +29,36 @@ def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged
     B, C = h.shape
     table = K.row_constants(C, beta)
     for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
-        buf = np.empty(C)
-        idx = np.empty(C, np.int64)
-        lbuf = np.empty(C)
-        for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
-            n, vmax, vmin = K.collect(h[r], beta, buf, idx)
-            bad[r] = not K.finite(vmax, vmin)
-            if bad[r]:
-                continue
-            x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta, method,
-                                             tol, rtol, max_iter)
-            nu[r] = x - vmax
-            iterations[r] = it
-            converged[r] = ok
+        _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad, table,
+                    k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK))
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_serial(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad):
+    """:func:`_solve_batch` on one thread, for small batches (``config.SERIAL_MAX``)."""
+    _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad,
+                K.row_constants(h.shape[1], beta), 0, h.shape[0])
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad, table,
+                r0, r1):
+    """Rows ``r0:r1`` of :func:`_solve_batch`, with their own scratch rows."""
+    C = h.shape[1]
+    buf = np.empty(C + LANES)
+    idx = np.empty(C + LANES, np.int64)
+    lbuf = np.empty(C + LANES)
+    scr = K.wide_scratch(C)
+    for r in range(r0, r1):
+        n, vmax, vmin = K.collect(h[r], beta, buf, idx)
+        bad[r] = not K.finite(vmax, vmin)
+        if bad[r]:
+            continue
+        x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta, method,
+                                         tol, rtol, max_iter, scr)
+        nu[r] = x - vmax
+        iterations[r] = it
+        converged[r] = ok
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -51,29 +69,57 @@ def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
     An output is wanted when its array has B rows (unwanted ones are passed with 0 rows).
     """
     B, C = h.shape
-    want_q = q.shape[0] == B
-    want_grad = grad.shape[0] == B
     table = K.row_constants(C, beta)
     for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
-        buf = np.empty(C)
-        idx = np.empty(C, np.int64)
-        wbuf = np.empty(C)
-        for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
-            row = h[r]
-            n, vmax, vmin = K.collect(row, beta, buf, idx)
-            bad[r] = not K.finite(vmax, vmin)
-            if bad[r]:
-                continue
-            x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, table, beta, 0, 0.0,
-                                              rtol, NEWTON_MAX_ITER)
-            # Every class outside buf[:n] has p_c = q_c = 0.
-            if nu.shape[0] == B:
-                nu[r] = x - vmax
-            if p.shape[0] == B:
-                p[r] = 0.0
+        _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table,
+                      k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK))
+
+
+@njit(cache=True, error_model="numpy")
+def _forward_serial(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
+    """:func:`_forward_batch` on one thread, for small batches (``config.SERIAL_MAX``)."""
+    _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad,
+                  K.row_constants(h.shape[1], beta), 0, h.shape[0])
+
+
+@njit(cache=True, error_model="numpy")
+def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table, r0, r1):
+    """Rows ``r0:r1`` of :func:`_forward_batch`, with their own scratch rows."""
+    B, C = h.shape
+    want_q = q.shape[0] == B
+    want_grad = grad.shape[0] == B
+    buf = np.empty(C + LANES)
+    idx = np.empty(C + LANES, np.int64)
+    wbuf = np.empty(C + LANES)
+    scr = K.wide_scratch(C)
+    for r in range(r0, r1):
+        row = h[r]
+        n, vmax, vmin = K.collect(row, beta, buf, idx)
+        bad[r] = not K.finite(vmax, vmin)
+        if bad[r]:
+            continue
+        x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, table, beta, 0, 0.0,
+                                          rtol, NEWTON_MAX_ITER, scr)
+        wide = n >= WIDE_MIN and beta > 1.0  # the SIMD path (solve_pruned took it too)
+        # Every class outside buf[:n] has p_c = q_c = 0.
+        if nu.shape[0] == B:
+            nu[r] = x - vmax
+        if p.shape[0] == B:
+            p[r] = 0.0
+            if wide:
+                pw = scr[0]
+                K.p_wide(buf, n, vmax, x, beta, pw)
+                for j in range(n):
+                    p[r, idx[j]] = pw[j]
+            else:
                 for j in range(n):
                     p[r, idx[j]] = K.p_term(buf[j] - vmax, x, beta)
-            if want_q or want_grad:
+        if want_q or want_grad:
+            if wide and left == K.LEFT_LOG_S:
+                total = K.q_wide(wbuf, n, beta, scr)
+            elif wide and left == K.LEFT_Q:
+                total = K.sum_wide(wbuf, 0, ((n + LANES - 1) // LANES) * LANES, scr)
+            else:
                 total = 0.0
                 comp = 0.0
                 for j in range(n):  # from Newton's last log s, the softmax terms, or afresh
@@ -83,28 +129,33 @@ def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
                         wbuf[j] = K.q_term(buf[j] - vmax, x, beta)
                     total, comp = K.add(total, comp, wbuf[j])
                 total += comp
-                # For 1 < beta < 2 a class at the edge of the support makes q ill-conditioned
-                # in nu: those rows (refine_needed) use the double-double root of _refine.
-                if R.refine_needed(buf, n, vmax, x, beta, q_tol, wbuf, -rtol * x):
-                    x_lo = R.refine(buf, n, 0, vmax, x, beta)  # the maximum is buf[0]
-                    total = 0.0
-                    comp = 0.0
-                    for j in range(n):
-                        wbuf[j] = 0.0
-                        if buf[j] - vmax + x > -beta * (1.0 + EDGE_MARGIN):
-                            wbuf[j] = R.q_term_dd(buf[j], vmax, x, x_lo, beta)
-                        total, comp = K.add(total, comp, wbuf[j])
-                    total += comp
-                out = q if want_q else grad
-                out[r] = 0.0
+            # For 1 < beta < 2 a class at the edge of the support makes q ill-conditioned
+            # in nu: those rows (refine_needed) use the double-double root of _refine.
+            if R.refine_needed(buf, n, vmax, x, beta, q_tol, wbuf, -rtol * x):
+                x_lo = R.refine(buf, n, 0, vmax, x, beta)  # the maximum is buf[0]
+                total = 0.0
+                comp = 0.0
                 for j in range(n):
-                    out[r, idx[j]] = wbuf[j] / total
-                if want_q and want_grad:
-                    grad[r] = q[r]
-                if want_grad:
-                    grad[r, labels[r]] -= 1.0
-            if loss.shape[0] == B:
-                loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
+                    wbuf[j] = 0.0
+                    if buf[j] - vmax + x > -beta * (1.0 + EDGE_MARGIN):
+                        wbuf[j] = R.q_term_dd(buf[j], vmax, x, x_lo, beta)
+                    total, comp = K.add(total, comp, wbuf[j])
+                total += comp
+            out = q if want_q else grad
+            out[r] = 0.0
+            for j in range(n):
+                out[r, idx[j]] = wbuf[j] / total
+            if want_q and want_grad:
+                grad[r] = q[r]
+            if want_grad:
+                grad[r, labels[r]] -= 1.0
+        if loss.shape[0] == B:
+            loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
+
+
+def _serial(h):
+    """Whether a batch is too small for a parallel launch to pay (``config.SERIAL_MAX``)."""
+    return h.shape[0] * h.shape[1] <= SERIAL_MAX or h.shape[0] <= ROWS_PER_CHUNK
 
 
 def _check(h, bad):
@@ -120,8 +171,9 @@ def solve(h, beta, method, tol, max_iter):
     converged = np.empty(B, dtype=np.bool_)
     bad = np.empty(B, dtype=np.bool_)
     rtol = NEWTON_RTOL[h.dtype] if tol <= 0.0 else 0.0
-    _solve_batch(h, beta, 0 if method == "newton" else 1, tol, rtol, max_iter, nu, iterations,
-                 converged, bad)
+    kernel = _solve_serial if _serial(h) else _solve_batch
+    kernel(h, beta, 0 if method == "newton" else 1, tol, rtol, max_iter, nu, iterations,
+           converged, bad)
     _check(h, bad)
     return nu, iterations, converged
 
@@ -134,7 +186,8 @@ def forward(h, labels, beta, outputs):
     if labels is None:
         labels = np.zeros(0, np.int64)
     bad = np.empty(B, dtype=np.bool_)
-    _forward_batch(h, labels, beta, NEWTON_RTOL[dt], REFINE_Q_TOL[dt], out["nu"], out["link"],
-                   out["worst_case"], out["loss"], out["grad"], bad)
+    kernel = _forward_serial if _serial(h) else _forward_batch
+    kernel(h, labels, beta, NEWTON_RTOL[dt], REFINE_Q_TOL[dt], out["nu"], out["link"],
+           out["worst_case"], out["loss"], out["grad"], bad)
     _check(h, bad)
     return {name: out[name] for name in outputs}

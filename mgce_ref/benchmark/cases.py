@@ -5,7 +5,8 @@ Backends and their ops (the op names the work, so the same work groups side by s
 =================  ===============================================================
 backend            ops
 =================  ===============================================================
-``numba``          ``loss_and_grad``, ``link``, ``nu`` (``mgce_ref`` public API)
+``numba``          ``loss_and_grad``, ``link``, ``worst_case``, ``nu`` (``mgce_ref`` public
+                   API; ``worst_case`` in the small-batch cases only)
 ``numpy``          ``loss_and_grad``, ``link``
 ``exact``          ``loss_and_grad``, ``link`` (small sizes only: a Python loop)
 ``cuda``           ``loss_and_grad``, ``link`` (only when a GPU is present)
@@ -14,6 +15,8 @@ backend            ops
 ``entmax_bisect``  ``link`` = ``entmax_bisect(h, alpha=1 + 1/beta)``
 ``softmax``        ``softmax_torch``, ``softmax_numpy``: one pass over the logits, the
                    floor; it is the beta = inf link, so its rows carry beta = inf
+``torch_ce``       ``cross_entropy`` = ``torch.nn.functional.cross_entropy`` (forward,
+                   per-sample losses): the small-batch floor, the beta = inf loss
 =================  ===============================================================
 """
 
@@ -21,22 +24,28 @@ import math
 from dataclasses import asdict, dataclass
 
 OWN_BACKENDS = ("numba", "numpy", "exact", "cuda")
-PEER_BACKENDS = ("mrcpy_torch", "entmax_bisect", "softmax")
+PEER_BACKENDS = ("mrcpy_torch", "entmax_bisect", "softmax", "torch_ce")
 OPS = {
-    "numba": ("loss_and_grad", "link", "nu"),
+    "numba": ("loss_and_grad", "link", "worst_case", "nu"),
     "numpy": ("loss_and_grad", "link"),
     "exact": ("loss_and_grad", "link"),
     "cuda": ("loss_and_grad", "link"),
     "mrcpy_torch": ("loss_and_grad", "link"),
     "entmax_bisect": ("link",),
     "softmax": ("softmax_torch", "softmax_numpy"),
+    "torch_ce": ("cross_entropy",),
 }
 
 #: The sizes of the speed targets, and the betas and class counts they are pushed to.
 HEADLINE = ((8192, 100), (1024, 1000))
 TARGET_BETA = 1.4
-BETAS = (1.0, 1.02, 1.4, 2.0, 11.0, 100.0, math.inf)
-EXTRA_BETAS = (1e3, 1e4, 1e6)  # for the time-against-beta figure
+BETAS = (1.0, 1.02, 1.4, 2.0, 5.0, 11.0, 100.0, 1e4, 1e6, math.inf)
+EXTRA_BETAS = (1e3,)  # for the time-against-beta figure
+#: The paper's mini-batches: 128 samples of 10 or 100 classes, against
+#: ``torch.nn.functional.cross_entropy`` on the same logits (target: within 3x).
+SMALL = ((128, 10), (128, 100))
+SMALL_BETAS = (1.4, 11.0, math.inf)
+SMALL_OPS = ("loss_and_grad", "link", "worst_case", "nu")
 CLASSES = (2, 10, 100, 1000, 10000)
 BATCHES = (64, 256, 1024, 4096, 16384, 65536)
 SCALING_B = 1024  # the batch of the time-against-C sweep
@@ -96,26 +105,40 @@ def _family(backends, B, C, beta, dtype, ops=("loss_and_grad", "link")):
         if backend == "exact" and B * C > EXACT_MAX_ELEMENTS:
             continue
         for op in OPS[backend]:
-            if op in ops or backend == "softmax":
-                b = math.inf if backend == "softmax" else beta
+            if op in ops or backend in ("softmax", "torch_ce"):
+                b = math.inf if backend in ("softmax", "torch_ce") else beta
                 out.append(Case(dtype, B, C, b, op, backend))
     return out
 
 
-ALL = OWN_BACKENDS + PEER_BACKENDS
+ALL = OWN_BACKENDS + PEER_BACKENDS[:3]  # the torch_ce floor joins the small batches only
+
+
+def small_cases():
+    """numba's four ops at the paper's batch sizes, and ``F.cross_entropy`` beside them."""
+    out = []
+    for B, C in SMALL:
+        out.append(Case("float32", B, C, math.inf, "cross_entropy", "torch_ce"))
+        for beta in SMALL_BETAS:
+            out += [Case("float32", B, C, beta, op, "numba") for op in SMALL_OPS]
+    return out
 
 
 def suite(name):
     """The sorted, de-duplicated cases of suite ``name``: "smoke", "quick" or "full".
 
     smoke: seconds, for the tests (numbers meaningless). quick: the targets at beta = 1.4,
-    a small group with the exact backend, numba against MRCpy over beta, and a thin sweep
-    over B and C (under a minute on a 2-core machine). full: the quick suite, every beta x every C, time against B and C,
-    float64 at the headline sizes, and betas up to 1e6.
+    a small group with the exact backend, the small batches against ``F.cross_entropy``,
+    numba against MRCpy over beta, and a thin sweep over B and C (about a minute on a
+    2-core machine). full: the quick suite, every beta x every C (float32 with every
+    competitor, float64 numba against a float64 softmax), time against B and C, float64 at
+    the headline sizes, and beta = 1e3.
     """
     cases = []
     if name == "smoke":
         cases += _family(ALL, 16, 5, 2.0, "float32", ops=("loss_and_grad", "link", "nu"))
+        cases += [Case("float32", 16, 5, 2.0, "worst_case", "numba"),
+                  Case("float32", 16, 5, math.inf, "cross_entropy", "torch_ce")]
         cases += _family(("numba", "mrcpy_torch"), 16, 5, math.inf, "float64")
         return sorted(set(cases))
     if name not in ("quick", "full"):
@@ -123,6 +146,7 @@ def suite(name):
     for B, C in HEADLINE:
         cases += _family(ALL, B, C, TARGET_BETA, "float32", ops=("loss_and_grad", "link", "nu"))
     cases += _family(ALL, 64, 100, TARGET_BETA, "float32")
+    cases += small_cases()
     B, C = HEADLINE[1]
     for beta in BETAS:
         cases += _family(("numba", "mrcpy_torch"), B, C, beta, "float32", ops=("loss_and_grad", "nu"))
@@ -142,6 +166,10 @@ def suite(name):
         cases += _family(ALL, SCALING_B, C, TARGET_BETA, "float32")
     for B in BATCHES:
         cases += _family(ALL, B, SCALING_C, TARGET_BETA, "float32")
+    for C in CLASSES:  # float64 over the grid, against a float64 softmax
+        for beta in BETAS:
+            cases += _family(("numba", "softmax"), grid_batch(C), C, beta, "float64",
+                             ops=("loss_and_grad",))
     for B, C in HEADLINE:
         cases += _family(ALL, B, C, TARGET_BETA, "float64")
         for beta in EXTRA_BETAS:

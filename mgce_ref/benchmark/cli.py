@@ -89,8 +89,13 @@ def collect(suite_name, budget, memory=True, progress=_progress):
             print("head to head: numba, MRCpy and torch.softmax in alternating rounds",
                   file=sys.stderr, flush=True)
         data["head_to_head"] = summary.head_to_head(budget=6 * budget)
+        if progress:
+            print("small batches: numba against F.cross_entropy in alternating rounds",
+                  file=sys.stderr, flush=True)
+        data["small_batch"] = summary.small_batch(budget=2 * budget)
     data["targets"] = [{"target": t, "measured": m, "met": ok}
-                       for t, m, ok in summary.targets(data["ratios"], data.get("head_to_head", ()))]
+                       for t, m, ok in summary.targets(data["ratios"], data.get("head_to_head", ()))
+                       + summary.small_targets(data.get("small_batch", ()))]
     if memory:
         shape = (1000, 100) if suite_name == "smoke" else cases.MEMORY_SHAPE
         which = MEMORY_BACKENDS if suite_name == "full" else MEMORY_BACKENDS[:1]
@@ -121,6 +126,12 @@ def report(data, out=None):
         print(f"head to head, B={h['B']} C={h['C']} beta={h['beta']} {h['dtype']} (alternating rounds): "
               f"numba {fmt_seconds(t['numba'])}, MRCpy {fmt_seconds(t['mrcpy'])}, "
               f"torch.softmax {fmt_seconds(t['softmax_torch'])}", file=out)
+    for r in data.get("small_batch", []):
+        t = r["seconds"]
+        print(f"small batch, B={r['B']} C={r['C']} beta={r['beta']} float32 (alternating rounds): "
+              f"F.cross_entropy {fmt_seconds(t['cross_entropy'])}, "
+              + ", ".join(f"{op} {fmt_seconds(t[op])} ({x:.2f}x)"
+                          for op, x in r["vs_cross_entropy"].items()), file=out)
     for t in data["targets"]:
         print(f"{'MET    ' if t['met'] else 'NOT MET'}  {t['target']}: {t['measured']}", file=out)
     for mem in data.get("memory", []):

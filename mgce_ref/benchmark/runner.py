@@ -79,6 +79,10 @@ def reference(B, C, dtype, beta, quantity):
         return rows, mgce_ref.grad(h64, y[rows], beta, backend="exact")
     if quantity == "link":
         return rows, mgce_ref.link(h64, beta, backend="exact")
+    if quantity == "worst_case":
+        return rows, mgce_ref.worst_case(h64, beta, backend="exact")
+    if quantity == "loss":
+        return rows, mgce_ref.loss(h64, y[rows], beta, backend="exact")
     return rows, mgce_ref.solve_nu(h64, beta, backend="exact")
 
 
@@ -137,6 +141,8 @@ def _own(case, h, y):
         return (lambda: mgce_ref.loss_and_grad(h, y, case.beta, **kw)), (lambda out: out[1]), "grad"
     if case.op == "link":
         return (lambda: mgce_ref.link(h, case.beta, **kw)), np.asarray, "link"
+    if case.op == "worst_case":
+        return (lambda: mgce_ref.worst_case(h, case.beta, **kw)), np.asarray, "worst_case"
     return (lambda: mgce_ref.solve_nu(h, case.beta, **kw)), np.asarray, "nu"
 
 
@@ -156,6 +162,9 @@ def _peer(case, h, y):
             return (lambda: grad_fn(ht, yt)), (lambda out: out[0].numpy() * case.B), "grad"
         probs_fn = ops["get_probs"]
         return (lambda: probs_fn(ht)), (lambda out: out.numpy()), "link"
+    if case.backend == "torch_ce":  # per-sample losses: checked against the beta = inf loss
+        ce = torch.nn.functional.cross_entropy
+        return (lambda: ce(ht, yt, reduction="none")), (lambda out: out.numpy()), "loss"
     if case.backend == "entmax_bisect":
         try:
             op = peers.entmax_torch_op(case.beta)

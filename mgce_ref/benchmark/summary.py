@@ -17,6 +17,7 @@ ITER_BETAS = (1.0, 1.001, 1.02, 1.1, 1.4, 2.0, 3.0, 5.0, 11.0, 30.0, 100.0, 1e3,
 SOLVERS = (("newton", None), ("bisect", None), ("bisect", 1e-4))
 TARGET_SPEEDUP = 30.0  # numba loss_and_grad over MRCpy get_gradient, at least
 TARGET_SOFTMAX = 8.0  # numba loss_and_grad over one torch.softmax pass, at most
+TARGET_SMALL = 3.0  # numba's ops over one F.cross_entropy forward at the small batches, at most
 
 
 def _index(rows):
@@ -79,6 +80,41 @@ def head_to_head(budget=3.0, sizes=HEADLINE, beta=TARGET_BETA, dtype="float32"):
         out.append({"B": B, "C": C, "beta": beta_json(beta), "dtype": dtype, "seconds": t,
                     "speedup_vs_mrcpy": t["mrcpy"] / t["numba"],
                     "softmax_torch_passes": t["numba"] / t["softmax_torch"]})
+    return out
+
+
+def small_batch(budget=1.0):
+    """The small-batch target in alternating rounds (``runner.measure_interleaved``): each of
+    numba's ops (``cases.SMALL_OPS``) at the paper's batch sizes (``cases.SMALL``) and betas,
+    against ``torch.nn.functional.cross_entropy`` (forward) on the same float32 logits.
+    Returns one dict per (B, C, beta), or an empty list when torch is missing."""
+    from .cases import SMALL, SMALL_BETAS, SMALL_OPS, Case
+    from .runner import Unavailable, measure_interleaved, prepare
+
+    out = []
+    for B, C in SMALL:
+        for beta in SMALL_BETAS:
+            try:
+                fns = {"cross_entropy": prepare(Case("float32", B, C, math.inf, "cross_entropy",
+                                                     "torch_ce")).fn}
+            except Unavailable:
+                return []
+            for op in SMALL_OPS:
+                fns[op] = prepare(Case("float32", B, C, beta, op, "numba")).fn
+            t = measure_interleaved(fns, budget=budget)
+            out.append({"B": B, "C": C, "beta": beta_json(beta), "dtype": "float32", "seconds": t,
+                        "vs_cross_entropy": {op: t[op] / t["cross_entropy"] for op in SMALL_OPS}})
+    return out
+
+
+def small_targets(rows):
+    """``[(text, measured, met), ...]`` of the small-batch target, from :func:`small_batch`."""
+    out = []
+    for r in rows:
+        for op, ratio in r["vs_cross_entropy"].items():
+            out.append((f"numba {op} vs F.cross_entropy at (B, C) = ({r['B']}, {r['C']}), "
+                        f"beta = {beta_str(r['beta'] if r['beta'] != 'inf' else math.inf)}, "
+                        f"float32: <= {TARGET_SMALL:g}x", f"{ratio:.2f}x", ratio <= TARGET_SMALL))
     return out
 
 

@@ -1,0 +1,179 @@
+"""Branch-free ``exp``, ``log`` and ``log1p`` in float64 that LLVM can vectorize.
+
+Numba calls glibc's scalar ``exp``/``log1p``, one element at a time: this llvmlite has no
+vector math library. The functions here are straight-line arithmetic (an ``fma``, bit casts
+between a float and its integer bits, selects instead of branches), so a loop over classes
+that calls them compiles to SIMD code, several classes per instruction.
+
+Design (written for this package; only the textbook methods are shared with other libraries):
+
+- :func:`vexp`: Cody-Waite reduction ``x = k ln2 + r``, ``|r| <= ln2/2``, ``k`` rounded by
+  adding and subtracting ``1.5 * 2**52`` (no float-to-int conversion, whose result is
+  undefined on NaN), ``r`` by two ``fma`` with ``ln2`` split in two doubles (the first is
+  exact); ``exp(r) = 1 + (r + r**2 P(r))`` with the Taylor coefficients to degree 13
+  (truncation < 5e-18 relative); ``2**k`` applied as two powers of two built from bits, so
+  subnormal results are rounded once and ``k = 1024`` overflows to inf. Under 1 ulp.
+- :func:`vlog`: ``x = 2**e m`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` by integer arithmetic on
+  the bits (subnormal ``x`` scaled by ``2**52`` first), ``f = m - 1`` exact, ``s = f/(2 + f)``
+  and ``log1p(f) = f - (f**2/2 - s (f**2/2 + R(s**2)))`` with ``R`` the series of ``2 atanh``
+  less its first term (ten terms; truncation < 1e-18 relative); ``e ln2`` added in two
+  parts. Under 1 ulp.
+- :func:`vlog1p`: :func:`vlog` of ``u = 1 + r`` plus the rounding lost in ``u``,
+  ``(r - (u - 1)) / u``, the division replaced by a short series in ``f`` (the correction is
+  below an ulp of the result, or exact where ``u = 1``).
+
+Special values as C99: ``exp(nan) = nan``, ``exp(-inf) = 0``, ``exp(inf) = inf``, ``log(0)
+= -inf``, ``log(x < 0) = nan``, ``log(inf) = inf``, ``log1p(-1) = -inf``. Tested against
+mpmath over the whole domain (``tests/test_vmath.py``).
+
+The CPU kernels use them in loops over many classes (``_kernels.residual_wide`` and the
+softmax); the short rows and the CUDA kernels keep the scalar ``math`` functions.
+"""
+
+import math
+
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+_jit = njit(cache=True, error_model="numpy", inline="always")
+
+
+@intrinsic
+def fma(typingctx, a, b, c):
+    """``a * b + c`` with one rounding (``llvm.fma``; a hardware instruction here)."""
+    if not (a == b == c == types.float64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        d = ir.DoubleType()
+        fn = builder.module.declare_intrinsic("llvm.fma", [d], ir.FunctionType(d, [d, d, d]))
+        return builder.call(fn, list(args))
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
+
+
+@intrinsic
+def as_int(typingctx, x):
+    """The bits of a float64 as an int64."""
+    if x != types.float64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(64))
+
+    return types.int64(types.float64), codegen
+
+
+@intrinsic
+def as_float(typingctx, i):
+    """The float64 whose bits are the int64 ``i``."""
+    if i != types.int64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.DoubleType())
+
+    return types.float64(types.int64), codegen
+
+
+# ln2 = LN2_HI + LN2_LO to ~2**-106; 1.5 * 2**52 rounds to an integer when added.
+LN2_HI = 0.6931471805599453
+LN2_LO = 2.3190468138462996e-17
+INV_LN2 = 1.4426950408889634
+SHIFTER = 6755399441055744.0
+# ln2 with its last 20 bits cleared (e * LN2_E_HI is exact for |e| < 2**20) and the rest.
+LN2_E_HI = 0.6931471804855391
+LN2_E_LO = 7.440617110012397e-11
+SQRT_HALF_BITS = 0x3FE6A09E667F3BCD
+EXP_HI = 710.0  # exp(710) overflows
+EXP_LO = -746.0  # exp(-746) rounds to 0
+TINY = 2.2250738585072014e-308  # the smallest normal float64
+TWO52 = 4503599627370496.0
+
+
+@_jit
+def vexp(x):
+    """``exp(x)`` in float64, under 1 ulp (subnormal results: under 1 ulp of the smallest
+    subnormal more), branch-free."""
+    xc = EXP_HI if x > EXP_HI else x  # NaN falls through both selects
+    xc = EXP_LO if xc < EXP_LO else xc
+    kd = xc * INV_LN2 + SHIFTER
+    ki = as_int(kd) - as_int(SHIFTER)
+    kd = kd - SHIFTER
+    r = fma(-kd, LN2_HI, xc)  # exact
+    r = fma(-kd, LN2_LO, r)
+    q = 1.0 / 6227020800.0
+    q = fma(q, r, 1.0 / 479001600.0)
+    q = fma(q, r, 1.0 / 39916800.0)
+    q = fma(q, r, 1.0 / 3628800.0)
+    q = fma(q, r, 1.0 / 362880.0)
+    q = fma(q, r, 1.0 / 40320.0)
+    q = fma(q, r, 1.0 / 5040.0)
+    q = fma(q, r, 1.0 / 720.0)
+    q = fma(q, r, 1.0 / 120.0)
+    q = fma(q, r, 1.0 / 24.0)
+    q = fma(q, r, 1.0 / 6.0)
+    q = fma(q, r, 0.5)
+    p = 1.0 + fma(r * r, q, r)
+    k1 = ki >> 1
+    k2 = ki - k1
+    return p * as_float((k1 + 1023) << 52) * as_float((k2 + 1023) << 52)
+
+
+@_jit
+def _log_core(u, corr):
+    """``log(u) + corr / u`` for ``u > 0`` finite and ``|corr| <= ulp(u)`` (no special
+    values: :func:`vlog` and :func:`vlog1p` select those)."""
+    sub = u < TINY
+    us = u * TWO52 if sub else u
+    ix = as_int(us)
+    e = (ix - SQRT_HALF_BITS) >> 52
+    m = as_float(ix - (e << 52))  # in [sqrt(1/2), sqrt(2))
+    e = e - 52 if sub else e
+    f = m - 1.0  # exact (Sterbenz)
+    # corr / u = corr 2**-e / m, with 1/m = 1/(1 + f) ~ 1 - f + f**2 (corr is below an ulp of
+    # the result unless f = 0, where this is exact); e is clamped where corr cannot matter.
+    ec = 1000 if e > 1000 else e
+    ec = -1000 if ec < -1000 else ec
+    c = corr * as_float((1023 - ec) << 52) * (1.0 - f * (1.0 - f))
+    s = f / (2.0 + f)
+    z = s * s
+    R = 2.0 / 23.0
+    R = fma(R, z, 2.0 / 21.0)
+    R = fma(R, z, 2.0 / 19.0)
+    R = fma(R, z, 2.0 / 17.0)
+    R = fma(R, z, 2.0 / 15.0)
+    R = fma(R, z, 2.0 / 13.0)
+    R = fma(R, z, 2.0 / 11.0)
+    R = fma(R, z, 2.0 / 9.0)
+    R = fma(R, z, 2.0 / 7.0)
+    R = fma(R, z, 2.0 / 5.0)
+    R = fma(R, z, 2.0 / 3.0)
+    R = R * z
+    hfsq = 0.5 * f * f
+    dk = float(e)
+    return dk * LN2_E_HI - ((hfsq - (s * (hfsq + R) + (dk * LN2_E_LO + c))) - f)
+
+
+@_jit
+def vlog(x):
+    """``log(x)`` in float64, under 1 ulp, branch-free."""
+    u = x if x > 0.0 else 1.0
+    u = u if u < math.inf else 1.0
+    y = _log_core(u, 0.0)
+    y = -math.inf if x == 0.0 else y
+    y = math.inf if x == math.inf else y
+    return y if x >= 0.0 else math.nan  # x < 0 and NaN
+
+
+@_jit
+def vlog1p(r):
+    """``log1p(r)`` in float64, under 1 ulp, branch-free."""
+    u = 1.0 + r
+    corr = r - (u - 1.0)
+    ok = (u > 0.0) & (u < math.inf)
+    y = _log_core(u if ok else 1.0, corr if ok else 0.0)
+    y = -math.inf if r == -1.0 else y
+    y = math.inf if r == math.inf else y
+    return y if r >= -1.0 else math.nan  # r < -1 and NaN

@@ -1,0 +1,138 @@
+"""The branch-free exp, log and log1p of ``mgce_ref._vmath`` against mpmath, over their whole
+domain: normal and subnormal results, the overflow and underflow thresholds, +-0, tiny and
+huge arguments, infinities and NaN. Each must be within 1 ulp of the exact value (an ulp of
+the smallest subnormal for subnormal results), and its loop must compile to SIMD code."""
+
+import math
+
+import mpmath
+import numpy as np
+import pytest
+from numba import njit
+
+from mgce_ref import _vmath as M
+
+mpmath.mp.dps = 40
+TINY = np.finfo(np.float64).tiny
+SUB = 5e-324
+
+
+@njit(error_model="numpy")
+def _exp(x, out):
+    for i in range(x.shape[0]):
+        out[i] = M.vexp(x[i])
+
+
+@njit(error_model="numpy")
+def _log(x, out):
+    for i in range(x.shape[0]):
+        out[i] = M.vlog(x[i])
+
+
+@njit(error_model="numpy")
+def _log1p(x, out):
+    for i in range(x.shape[0]):
+        out[i] = M.vlog1p(x[i])
+
+
+FUNCS = {"exp": (_exp, mpmath.exp), "log": (_log, mpmath.log), "log1p": (_log1p, mpmath.log1p)}
+
+
+def run(name, xs):
+    xs = np.asarray(xs, dtype=np.float64)
+    out = np.empty_like(xs)
+    FUNCS[name][0](xs, out)
+    return out
+
+
+def ulp_errors(name, xs):
+    """The error of each result in ulps of the exact value (rounded to float64)."""
+    got = run(name, xs)
+    errs = []
+    for x, g in zip(xs, got):
+        exact = FUNCS[name][1](mpmath.mpf(float(x)))
+        e = float(exact)
+        if math.isinf(e):
+            assert g == e, (name, x, g, e)
+            errs.append(0.0)
+            continue
+        unit = math.ulp(e) if abs(e) >= TINY else SUB
+        errs.append(float(abs(mpmath.mpf(float(g)) - exact) / unit))
+    return np.array(errs)
+
+
+def _rng():
+    return np.random.default_rng(20261203)
+
+
+def test_exp_within_one_ulp_over_its_domain():
+    rng = _rng()
+    xs = np.concatenate([
+        rng.uniform(-745.13, 709.78, 4000),
+        rng.uniform(-1.0, 1.0, 1000),
+        rng.uniform(-745.13, -708.4, 1000),  # subnormal results
+        rng.uniform(709.0, 709.782, 200),  # near overflow
+        np.ldexp(rng.uniform(-1, 1, 300), rng.integers(-1074, -1, 300)),  # tiny arguments
+        [0.0, -0.0, SUB, -SUB, 709.782712893384, -708.3964185322641, -745.1332191019411,
+         -745.1332191019412, 1e-300, -1e-300, 0.34657359027997264, -0.34657359027997264],
+    ])
+    assert ulp_errors("exp", xs).max() <= 1.0
+
+
+def test_exp_limits_and_special_values():
+    got = run("exp", [710.0, 1e308, math.inf, -746.0, -1e308, -math.inf, 0.0, -0.0, math.nan])
+    assert got[0] == got[1] == got[2] == math.inf
+    assert got[3] == got[4] == got[5] == 0.0
+    assert got[6] == got[7] == 1.0
+    assert math.isnan(got[8])
+    assert run("exp", [-745.1332191019411])[0] == SUB  # the smallest subnormal
+
+
+def test_log_within_one_ulp_over_its_domain():
+    rng = _rng()
+    xs = np.concatenate([
+        np.exp(rng.uniform(-744.0, 709.0, 4000)),
+        rng.uniform(0.5, 2.0, 1000),  # near 1, where log is small
+        1.0 + np.ldexp(rng.uniform(-1, 1, 300), rng.integers(-52, -1, 300)),
+        np.ldexp(rng.uniform(0.5, 1, 300), rng.integers(-1074, -1022, 300)),  # subnormal x
+        [SUB, TINY, np.nextafter(TINY, 0), 1.0, np.nextafter(1.0, 2), np.nextafter(1.0, 0),
+         np.finfo(np.float64).max, math.sqrt(0.5), math.sqrt(2.0), 2.0, 0.5],
+    ])
+    assert ulp_errors("log", xs).max() <= 1.0
+
+
+def test_log_special_values():
+    got = run("log", [0.0, -0.0, -1.0, -SUB, -math.inf, math.inf, math.nan, 1.0])
+    assert got[0] == got[1] == -math.inf
+    assert all(math.isnan(g) for g in got[2:5])
+    assert got[5] == math.inf and math.isnan(got[6]) and got[7] == 0.0
+
+
+def test_log1p_within_one_ulp_over_its_domain():
+    rng = _rng()
+    xs = np.concatenate([
+        -np.exp(rng.uniform(-744.0, -1e-3, 2000)),  # (-1, 0): where the kernels use it
+        np.exp(rng.uniform(-744.0, 709.0, 2000)),
+        rng.uniform(-1.0, 1.0, 1000),
+        -1.0 + np.ldexp(rng.uniform(0.5, 1, 200), rng.integers(-53, -1, 200)),  # near -1
+        np.ldexp(rng.uniform(-1, 1, 300), rng.integers(-1074, -20, 300)),  # tiny r
+        [SUB, -SUB, 1e-17, -1e-17, 2.0**-53, -(2.0**-54), -0.5, 0.5, -1.0 + 2.0**-53,
+         np.finfo(np.float64).max],
+    ])
+    assert ulp_errors("log1p", xs).max() <= 1.0
+
+
+def test_log1p_special_values():
+    got = run("log1p", [-1.0, -1.5, -math.inf, math.inf, math.nan, 0.0, -0.0])
+    assert got[0] == -math.inf
+    assert math.isnan(got[1]) and math.isnan(got[2])
+    assert got[3] == math.inf and math.isnan(got[4])
+    assert got[5] == 0.0 and got[6] == 0.0
+
+
+@pytest.mark.parametrize("name", sorted(FUNCS))
+def test_loops_compile_to_simd(name):
+    fn = FUNCS[name][0]
+    run(name, [1.0])
+    asm = fn.inspect_asm(fn.signatures[0])
+    assert "ymm" in asm or "zmm" in asm, f"{name}: the loop was not vectorized"

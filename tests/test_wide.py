@@ -1,0 +1,109 @@
+"""The CPU kernels' SIMD path for rows with many candidates (``_kernels.newton_wide`` and
+friends) against the scalar path it replaces there: the same residual to a few ulps, the same
+root to a few ulps, the same softmax, whatever the scratch rows hold past the candidates."""
+
+import math
+
+import numpy as np
+import pytest
+
+from mgce_ref import _kernels as K
+from mgce_ref.config import LANES, NEWTON_MAX_ITER, WIDE_MIN
+
+BETAS = (1.4, 2.0, 5.0, 11.0, 100.0, 1e4, 1e6)
+
+
+def candidates(row, beta, fill):
+    """``collect``'s candidates, with ``fill`` in the LANES entries past them."""
+    C = row.shape[0]
+    buf = np.full(C + LANES, fill)
+    idx = np.zeros(C + LANES, np.int64)
+    n, vmax, vmin = K.collect(row, beta, buf, idx)
+    buf[n:] = fill
+    return buf, idx, n, vmax, vmin
+
+
+def rows(C, seed=5):
+    rng = np.random.default_rng(seed)
+    out = [3.0 * rng.standard_normal(C), rng.standard_normal(C), 1e6 + rng.standard_normal(C)]
+    spread = 30.0 * rng.standard_normal(C)  # a support much shorter than the candidates
+    out.append(spread)
+    return out
+
+
+@pytest.mark.parametrize("fill", [0.0, np.nan, np.inf, -np.inf, 1e300])
+@pytest.mark.parametrize("beta", BETAS)
+def test_residual_wide_is_the_scalar_residual(beta, fill):
+    for C in (WIDE_MIN, 37, 300):
+        for row in rows(C):
+            buf, idx, n, vmax, vmin = candidates(row, beta, fill)
+            if n < 2:
+                continue
+            scr = K.wide_scratch(C)
+            for x in (0.0, -0.5, K.base(C, beta) * 0.5, K.base(C, beta)):
+                lw = np.full(C + LANES, fill)
+                got = K.residual_wide(buf, lw, n, vmax, x, beta, scr)
+                ls = np.empty(C + LANES)
+                want = K.residual_pruned(buf.copy(), idx.copy(), ls, n, vmax, x, beta, False)
+                assert all(math.isfinite(g) for g in got)
+                np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=1e-15)
+                np.testing.assert_allclose(got[1], want[1], rtol=1e-13)
+                # curv: s / s**2 near the edge, where the scalar path's 1 + t/beta is the
+                # rougher of the two; it only scales the stopping bound's quadratic term
+                np.testing.assert_allclose(got[2], want[2], rtol=1e-11)
+                assert got[3] == want[3]
+                np.testing.assert_allclose(lw[:n], ls[:n], rtol=1e-14, atol=1e-300)
+
+
+@pytest.mark.parametrize("rtol", [0.0, 2.0**-40])
+@pytest.mark.parametrize("beta", BETAS)
+def test_newton_wide_finds_the_scalar_root(beta, rtol):
+    for C in (WIDE_MIN, 37, 300):
+        table = K.row_constants(C, beta)
+        for row in rows(C):
+            buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
+            if n < 2:
+                continue
+            lw = np.full(C + LANES, np.nan)
+            x, it, ok = K.newton_wide(buf, lw, n, vmax, vmin, table, beta, 0.0, rtol,
+                                      NEWTON_MAX_ITER, K.wide_scratch(C))
+            ls = np.empty(C + LANES)
+            want, _, _, k = K.newton_pruned(buf.copy(), idx.copy(), ls, n, vmax, vmin, table, beta,
+                                            0.0, rtol, NEWTON_MAX_ITER)
+            assert ok and it <= 8
+            tol = 4 * np.spacing(max(1.0, abs(want))) if rtol == 0.0 else 2 * rtol * abs(want)
+            assert abs(x - want) <= tol, (C, beta, x, want)
+            # lbuf holds log s at x, every class (-inf outside the support)
+            for j in range(n):
+                exact = K.log_s(buf[j] - vmax, x, beta) if buf[j] - vmax + x > -beta else -np.inf
+                if np.isfinite(exact):
+                    assert abs(lw[j] - exact) <= 1e-12 * (1 + abs(exact)), (j, lw[j], exact)
+                else:
+                    assert lw[j] == -np.inf
+
+
+@pytest.mark.parametrize("fill", [0.0, np.nan, np.inf])
+def test_softmax_wide_is_the_closed_form(fill):
+    for C in (WIDE_MIN, 37, 300):
+        for row in rows(C):
+            buf, idx, n, vmax, vmin = candidates(row, math.inf, fill)
+            w = np.full(C + LANES, fill)
+            x = K.softmax_wide(buf, n, vmax, w, K.wide_scratch(C))
+            want = np.empty(C)
+            assert abs(x - K.softmax_terms(buf, n, 0, vmax, want)) <= 2 * np.spacing(max(1.0, abs(x)))
+            np.testing.assert_allclose(w[:n], want[:n], rtol=2 * np.finfo(float).eps, atol=1e-300)  # 1 ulp each
+            assert np.all(w[n:n + LANES - 1] == 0.0) or n + LANES - 1 > C + LANES
+
+
+def test_collect_copies_a_row_whose_every_class_is_a_candidate():
+    """The plain-copy path of collect gives what the compare path gives."""
+    rng = np.random.default_rng(3)
+    for dt in (np.float32, np.float64):
+        row = rng.standard_normal(200).astype(dt)
+        row[7] = row[150] = row.max() + 1.0  # a tie for the maximum: the first one leads
+        for beta in (100.0, math.inf):
+            buf, idx, n, vmax, vmin = candidates(row, beta, 0.0)
+            assert n == 200 and idx[0] == 7 and buf[0] == vmax
+            order = [7] + [c for c in range(200) if c != 7]
+            np.testing.assert_array_equal(idx[:n], order)
+            np.testing.assert_array_equal(buf[:n], row.astype(np.float64)[order])
