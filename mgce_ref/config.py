@@ -43,15 +43,11 @@ ROWS_PER_CHUNK = 64
 #: (``_kernels.newton_wide``, ``_kernels.softmax_wide``, ``_vmath``'s exp and log over all
 #: candidates at once); shorter rows, latency bound, keep glibc's scalar functions, and so
 #: does the GPU.
-WIDE_MIN = 16
+WIDE_MIN = 8
 
 #: Independent partial sums that the SIMD path keeps per row (each compensated where the row's
 #: sum is): one per float64 lane of a 512-bit vector.
 LANES = 8
-
-#: Batches of at most this many logits (or of one ``ROWS_PER_CHUNK`` chunk) run on one thread:
-#: below it, starting the parallel region costs more than the second core saves.
-SERIAL_MAX = 4096
 
 #: Sparsemax support sizes whose tangent point (``_kernels.tangent_mass``, a log and an expm1)
 #: the CPU kernels look up in a table made once per batch (``_kernels.row_constants``).

@@ -18,7 +18,7 @@ from . import _refine as R
 from . import _validate as V
 from ._dispatch import output_shapes
 from .config import (EDGE_MARGIN, LANES, NEWTON_MAX_ITER, NEWTON_RTOL, REFINE_Q_TOL,
-                     ROWS_PER_CHUNK, SERIAL_MAX, WIDE_MIN)
+                     ROWS_PER_CHUNK, WIDE_MIN)
 
 #: This backend checks the logits for NaN and infinity in its own first pass over each row.
 CHECKS_FINITE = True
@@ -35,7 +35,7 @@ def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged
 
 @njit(cache=True, error_model="numpy")
 def _solve_serial(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad):
-    """:func:`_solve_batch` on one thread, for small batches (``config.SERIAL_MAX``)."""
+    """:func:`_solve_batch` on one thread, for a batch of one chunk (:func:`_serial`)."""
     _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad,
                 K.row_constants(h.shape[1], beta), 0, h.shape[0])
 
@@ -77,7 +77,7 @@ def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
 
 @njit(cache=True, error_model="numpy")
 def _forward_serial(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
-    """:func:`_forward_batch` on one thread, for small batches (``config.SERIAL_MAX``)."""
+    """:func:`_forward_batch` on one thread, for a batch of one chunk (:func:`_serial`)."""
     _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad,
                   K.row_constants(h.shape[1], beta), 0, h.shape[0])
 
@@ -154,8 +154,9 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
 
 
 def _serial(h):
-    """Whether a batch is too small for a parallel launch to pay (``config.SERIAL_MAX``)."""
-    return h.shape[0] * h.shape[1] <= SERIAL_MAX or h.shape[0] <= ROWS_PER_CHUNK
+    """Whether a batch is one chunk of rows (``config.ROWS_PER_CHUNK``): it runs on one thread
+    anyway, without the parallel region's start (about a microsecond)."""
+    return h.shape[0] <= ROWS_PER_CHUNK
 
 
 def _check(h, bad):
