@@ -20,8 +20,9 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from ._vmath import _log_core, fma, vexp
-from .config import EDGE_MARGIN, LANES, SERIES_CUTOFF, TANGENT_TABLE, WIDE_MIN
+from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, vexp
+from .config import (EDGE_MARGIN, LANES, SERIES_CUTOFF, SOFTMAX_START_BETA, TANGENT_TABLE,
+                     WIDE_MIN)
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -797,8 +798,8 @@ def q_total(v, n, m, vmax, x, beta):
 # as newton_pruned, every class of the row evaluated in one loop without branches (selects),
 # so that LLVM runs it on SIMD vectors, with _vmath's exp and log in place of glibc's. Sums are
 # kept in LANES independent partial sums, the residual's compensated in each lane. Candidates
-# are not pruned (a class outside the support costs a lane, not a branch). The GPU keeps the
-# scalar functions above.
+# are not pruned (a class outside the support costs a lane, not a branch). The sums run on
+# LLVM vectors (_vmath.lane_twosum and friends). The GPU keeps the scalar functions above.
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -885,17 +886,10 @@ def residual_wide(v, lbuf, n, vmax, x, beta, scr):
     acc = scr[4]
     for j in range(5 * LANES):
         acc[j] = 0.0
-    for o in range(1, end, LANES):
-        for j in range(LANES):
-            s = acc[j]
-            p = pw[o + j]
-            t = s + p
-            bp = t - s
-            acc[LANES + j] += (s - (t - bp)) + (p - bp)
-            acc[j] = t
-            acc[2 * LANES + j] += dw[o + j]
-            acc[3 * LANES + j] += cw[o + j]
-            acc[4 * LANES + j] = min(acc[4 * LANES + j], zw[o + j])
+    lane_twosum(acc, pw, 1, end)
+    lane_sum(acc[2 * LANES:], dw, 1, end)
+    lane_sum(acc[3 * LANES:], cw, 1, end)
+    lane_min(acc[4 * LANES:], zw, 1, end)
     f = f0
     comp = 0.0
     d = d0
@@ -932,34 +926,67 @@ def move_log_s_wide(v, lbuf, n, vmax, x, xn, beta):
 @_jit
 def newton_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr):
     """:func:`newton_pruned` on a row with many candidates (``config.WIDE_MIN``): the same
-    start, steps and stopping rules, each evaluation :func:`residual_wide` over all ``n``
-    candidates (no pruning). Returns ``(x, iterations, converged)``; ``lbuf[:n]`` holds each
-    class's ``log s`` at ``x`` as :func:`newton_pruned` leaves it."""
+    steps and stopping rules, each evaluation :func:`residual_wide` over all ``n`` candidates
+    (no pruning). Returns ``(x, iterations, converged)``; ``lbuf[:n]`` holds each class's
+    ``log s`` at ``x`` as :func:`newton_pruned` leaves it.
+
+    From ``config.SOFTMAX_START_BETA`` on, Newton starts at :func:`softmax_start` (the
+    softmax root corrected for beta, 1e-1 to 1e-7 from the root where the tangent start of
+    :func:`newton_start` is 0.2-1 away), which may lie left of the root: ``phi`` is convex,
+    so Newton's step from the left lands right of it, and the monotone iteration goes on from
+    there (Halley's step first, as from any start right of the root).
+    """
     lo = table[0, 0]
     hi = lo - (vmin - vmax)
     if not hi < 0.0:
         hi = 0.0
-    x = newton_start_table(v, n, vmax, beta, table)
+    near = beta >= SOFTMAX_START_BETA
+    x = softmax_start(v, n, vmax, beta, scr) if near else newton_start_table(v, n, vmax, beta,
+                                                                            table)
     if not x < hi:
         x = hi
+    if not x > lo:
+        x = lo
     halley = True
-    after = False
+    left = near  # x may lie left of the root (f < 0 is no stop there)
     for it in range(1, max_iter + 1):
         f, d, curv, zmin = residual_wide(v, lbuf, n, vmax, x, beta, scr)
-        if f <= 0.0 and not (after and f < 0.0):
-            if it == 1 and x < hi:  # see newton_pruned
+        if f <= 0.0 and not (left and f < 0.0):
+            if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
                 continue
             return x, it, True
-        xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
-        after = halley
-        halley = False
+        if f < 0.0:  # left of the root: Newton's step, which lands right of it
+            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False)
+            left = False
+        else:
+            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
+            left = halley  # Halley's step may pass the root
+            halley = False
         if stop:
             if tol <= 0.0 and xn != x:
                 move_log_s_wide(v, lbuf, n, vmax, x, xn, beta)
             return xn, it, True
         x = xn
     return x, max_iter, False
+
+
+@_jit
+def softmax_start(v, n, vmax, beta, scr):
+    """Newton's start for large beta: the softmax root ``x_inf = -log sum_c exp(z_c)``, plus
+    the first-order change of the root with ``1/beta``: ``log p_c = y_c - y_c**2/(2 beta) +
+    O(beta**-2)`` with ``y_c = z_c + x``, so the root moves by ``sum_c w_c y_c**2 / (2 beta)``
+    with ``w`` the softmax. On either side of the root (:func:`newton_wide`)."""
+    w = scr[0]
+    end = ((n + LANES - 1) // LANES) * LANES
+    for c in range(end):
+        e = vexp(v[c] - vmax)
+        w[c] = e if c < n else 0.0
+    xs = -math.log(sum_wide(w, 0, end, scr))
+    for c in range(end):
+        y = v[c] - vmax + xs
+        w[c] = w[c] * y * y if c < n else 0.0
+    return xs + sum_wide(w, 0, end, scr) * math.exp(xs) / (2.0 * beta)
 
 
 @_jit
@@ -980,14 +1007,7 @@ def sum_wide(a, start, end, scr):
     acc = scr[4]
     for j in range(2 * LANES):
         acc[j] = 0.0
-    for o in range(start, end, LANES):
-        for j in range(LANES):
-            s = acc[j]
-            p = a[o + j]
-            t = s + p
-            bp = t - s
-            acc[LANES + j] += (s - (t - bp)) + (p - bp)
-            acc[j] = t
+    lane_twosum(acc, a, start, end)
     total = 0.0
     comp = 0.0
     for j in range(LANES):

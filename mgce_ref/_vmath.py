@@ -177,3 +177,86 @@ def vlog1p(r):
     y = -math.inf if r == -1.0 else y
     y = math.inf if r == math.inf else y
     return y if r >= -1.0 else math.nan  # r < -1 and NaN
+
+
+# ----------------------------------------------------------------------------- lane sums
+#
+# LLVM does not vectorize a float reduction without leave to reassociate it (and that leave
+# would also undo the compensated sums). These loops are written in LLVM IR on vectors of
+# LANES doubles: lane j accumulates entries j, j + LANES, j + 2 LANES, ..., in order.
+
+LANES = 8
+
+
+def _lane_loop(kind):
+    def typer(typingctx, acc, a, start, end):
+        ok = all(isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C"
+                 and t.dtype == types.float64 for t in (acc, a))
+        if not (ok and isinstance(start, types.Integer) and isinstance(end, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            acc_v, a_v, start_v, end_v = args
+            i64 = ir.IntType(64)
+            start_v = context.cast(builder, start_v, signature.args[2], types.int64)
+            end_v = context.cast(builder, end_v, signature.args[3], types.int64)
+            vt = ir.VectorType(ir.DoubleType(), LANES)
+            vp = vt.as_pointer()
+            acc_p = context.make_array(signature.args[0])(context, builder, acc_v).data
+            a_p = context.make_array(signature.args[1])(context, builder, a_v).data
+            s_ptr = builder.bitcast(acc_p, vp)
+            c_ptr = builder.bitcast(builder.gep(acc_p, [ir.Constant(i64, LANES)]), vp)
+            s0 = builder.load(s_ptr, align=8)
+            c0 = builder.load(c_ptr, align=8) if kind == "twosum" else None
+            pre = builder.block
+            loop = builder.append_basic_block("lanes.loop")
+            after = builder.append_basic_block("lanes.after")
+            builder.cbranch(builder.icmp_signed("<", start_v, end_v), loop, after)
+            builder.position_at_end(loop)
+            o = builder.phi(i64)
+            s = builder.phi(vt)
+            c = builder.phi(vt) if kind == "twosum" else None
+            x = builder.load(builder.bitcast(builder.gep(a_p, [o]), vp), align=8)
+            if kind == "twosum":  # Knuth's TwoSum, lane by lane (as _kernels.add)
+                t = builder.fadd(s, x)
+                bp = builder.fsub(t, s)
+                err = builder.fadd(builder.fsub(s, builder.fsub(t, bp)), builder.fsub(x, bp))
+                c2 = builder.fadd(c, err)
+            elif kind == "sum":
+                t = builder.fadd(s, x)
+            else:  # min of finite values
+                t = builder.select(builder.fcmp_ordered("<", x, s), x, s)
+            o2 = builder.add(o, ir.Constant(i64, LANES))
+            o.add_incoming(start_v, pre)
+            o.add_incoming(o2, loop)
+            s.add_incoming(s0, pre)
+            s.add_incoming(t, loop)
+            if kind == "twosum":
+                c.add_incoming(c0, pre)
+                c.add_incoming(c2, loop)
+            builder.cbranch(builder.icmp_signed("<", o2, end_v), loop, after)
+            builder.position_at_end(after)
+            sf = builder.phi(vt)
+            sf.add_incoming(s0, pre)
+            sf.add_incoming(t, loop)
+            if kind == "twosum":
+                cf = builder.phi(vt)
+                cf.add_incoming(c0, pre)
+                cf.add_incoming(c2, loop)
+                builder.store(cf, c_ptr, align=8)
+            builder.store(sf, s_ptr, align=8)
+            return context.get_dummy_value()
+
+        return types.void(acc, a, start, end), codegen
+
+    return typer
+
+
+#: ``lane_twosum(acc, a, start, end)``: ``acc[:LANES]`` += ``a[start:end]`` lane by lane,
+#: compensated, the rounding errors added to ``acc[LANES:2 LANES]``; ``end - start`` a
+#: multiple of ``LANES``.
+lane_twosum = intrinsic(_lane_loop("twosum"))
+#: ``lane_sum(acc, a, start, end)``: ``acc[:LANES]`` += ``a[start:end]`` lane by lane.
+lane_sum = intrinsic(_lane_loop("sum"))
+#: ``lane_min(acc, a, start, end)``: ``acc[:LANES]`` = min with ``a[start:end]`` lane by lane.
+lane_min = intrinsic(_lane_loop("min"))

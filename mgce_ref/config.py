@@ -47,7 +47,12 @@ WIDE_MIN = 8
 
 #: Independent partial sums that the SIMD path keeps per row (each compensated where the row's
 #: sum is): one per float64 lane of a 512-bit vector.
-LANES = 8
+LANES = 8  # _vmath.LANES, the width of its vector loops
+
+#: From this beta on, Newton on a wide row starts at the softmax root corrected for beta
+#: (``_kernels.softmax_start``; measured closer than the tangent start from beta ~ 8 on,
+#: farther at beta = 5).
+SOFTMAX_START_BETA = 8.0
 
 #: Sparsemax support sizes whose tangent point (``_kernels.tangent_mass``, a log and an expm1)
 #: the CPU kernels look up in a table made once per batch (``_kernels.row_constants``).
