@@ -2,28 +2,30 @@
 
 1. ``machine``: GPU, driver, CUDA, torch, numba, numba-cuda, CPU model and cores.
 2. ``conformance``: ``check_backend("cuda")`` on the whole catalogue (1330 checks).
-3. ``tests``: ``tests/cudasim`` (from a checkout) in a child process on the device itself
-   (``MGCE_REF_CUDA_TESTS=device``), or on the simulator with ``--simulate``.
-4. ``copy``: a device-to-device copy of a (65536, 1000) float32 array, timed the same way, for
+3. ``copy``: a device-to-device copy of a (65536, 1000) float32 array, timed the same way, for
    the bandwidth that ``roofline`` divides by.
-5. ``bench``: float32 ``loss_and_grad`` and ``link`` on numba device arrays (backend "cuda"),
+4. ``bench``: float32 ``loss_and_grad`` and ``link`` on numba device arrays (backend "cuda"),
    MRCpy's ``get_gradient``/``get_probs`` and ``torch.softmax`` on torch CUDA tensors, at
    (65536, 1000), (8192, 100) and (128, 10), beta in {1.4, 11, inf}; each timed with CUDA
    events around repeated calls after two warm-up calls; median of the rounds.
-6. ``roofline``: each timing's minimal traffic (read the logits, write the (B, C) result, plus
+5. ``roofline``: each timing's minimal traffic (read the logits, write the (B, C) result, plus
    labels and loss) per second, as a fraction of the copy's bandwidth; ``targets``: the goals
    at (65536, 1000) (beta 1.4: >= 10x MRCpy and >= 50% of the copy; 11 and inf: >= 25%).
-7. ``training``: ``benchmark.training.run_training_bench(device="cuda")`` if it is there.
-8. ``cpu``: float32 ``loss_and_grad`` of the numba CPU backend (beta 1.4) against
+6. ``training``: ``benchmark.training.run_training_bench(device="cuda")`` if it is there.
+7. ``cpu``: float32 ``loss_and_grad`` of the numba CPU backend (beta 1.4) against
    ``torch.softmax`` on the CPU, on 1, 2, 4, ... and all cores (both set to the same thread
    count; ``runner.measure``: the fastest of short rounds).
+8. ``tests``: ``tests/cudasim`` (from a checkout) in a child process on the device itself
+   (``MGCE_REF_CUDA_TESTS=device``), or on the simulator with ``--simulate``; last, and stopped
+   at ``TIME_LIMIT`` seconds into the run.
 
-Writes ``OUT/gpu_report.json`` and ``OUT/gpu_*.png`` (matplotlib, skipped without it); on a GPU
-(not ``--simulate``), run from a checkout, the figures are also copied to its ``figures/``.
-Prints one table. ``--simulate`` re-runs itself under ``NUMBA_ENABLE_CUDASIM=1`` at tiny sizes
-and 8 threads per block (the torch CUDA parts are then skipped with the reason). Exit status 0 when the conformance
-check and the tests pass, 1 otherwise. Light at import: numba, torch and matplotlib load when
-the command runs.
+Writes ``OUT/gpu_report.json`` (after every part, so a run cut short keeps its figures) and
+``OUT/gpu_*.png`` (matplotlib, skipped without it); on a GPU (not ``--simulate``), run from a
+checkout, the figures are also copied to its ``figures/``. Prints one table. ``--simulate``
+re-runs itself under ``NUMBA_ENABLE_CUDASIM=1`` at tiny sizes and 8 threads per block (the
+torch CUDA parts are then skipped with the reason). Exit status 0 when the conformance check
+and the tests pass, 1 otherwise. Light at import: numba, torch and matplotlib load when the
+command runs.
 """
 
 import json
@@ -48,6 +50,9 @@ BETAS = (1.4, 11.0, float("inf"))
 HEADLINE = (65536, 1000)
 #: Goals at HEADLINE, float32 loss_and_grad: (least speed-up over MRCpy, least copy fraction).
 TARGETS = {1.4: (10.0, 0.50), 11.0: (None, 0.25), float("inf"): (None, 0.25)}
+#: Seconds into the run at which the tests, run last, are stopped (at least 60 s for them): a
+#: command on a borrowed GPU machine may be cut at 10 minutes, and the report must be written.
+TIME_LIMIT = {"full": 540.0, "quick": 240.0, "simulate": 240.0}
 SIM_CASES = ("single_class", "ties", "dominant_class", "offset_1e6", "random_C10",
              "random_C100")
 #: Launch settings under --simulate (as tests/cudasim's): 8 threads per block from 16 classes
@@ -101,14 +106,23 @@ def _log(msg):
 
 
 def _step(report, key, fn, *a, **kw):
-    """Run one part; an exception is recorded under ``key`` and the run goes on."""
+    """Run one part; an exception is recorded under ``key`` and the run goes on. The report is
+    written after every part, so a run cut short still leaves what it measured."""
     t0 = time.perf_counter()
     _log(f"{key} ...")
     try:
         report[key] = fn(*a, **kw)
     except Exception as exc:  # noqa: BLE001 -- recorded in the report, the other parts still run
         report[key] = {"error": f"{type(exc).__name__}: {exc}"}
+    report.setdefault("step_seconds", {})[key] = round(time.perf_counter() - t0, 1)
+    _write(report)
     _log(f"{key}: {time.perf_counter() - t0:.1f} s")
+
+
+def _write(report):
+    with open(report["paths"]["json"], "w", encoding="utf-8") as f:
+        json.dump(report, f, indent=1, default=str)
+        f.write("\n")
 
 
 # ----------------------------------------------------------------------------- 1. machine
@@ -133,8 +147,10 @@ def machine_info(sim):
             info["gpu_memory_gib"] = round(cuda.current_context().get_memory_info()[1] / 2**30, 1)
         except Exception:  # noqa: BLE001 -- a courtesy
             pass
-        for key, get in (("driver", lambda: cuda.cudadrv.driver.driver.get_version()),
-                         ("cuda_runtime", lambda: cuda.runtime.get_version())):
+        from numba.cuda.cudadrv.driver import driver
+        from numba.cuda.cudadrv.runtime import runtime
+
+        for key, get in (("driver", driver.get_version), ("cuda_runtime", runtime.get_version)):
             try:
                 info[key] = ".".join(map(str, get()))
             except Exception as exc:  # noqa: BLE001
@@ -169,7 +185,7 @@ def conformance(mode):
 # ----------------------------------------------------------------------------- 3. tests
 
 
-def cuda_tests(mode, sim):
+def cuda_tests(mode, sim, timeout):
     tests = ROOT / "tests" / "cudasim"
     if not tests.is_dir():
         return {"skipped": f"{tests} not found: run gpu-check from a checkout for the tests"}
@@ -183,8 +199,14 @@ def cuda_tests(mode, sim):
             target += [str(tests / "test_cuda_agreement.py"), "-k", "not random"]
     cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *target]
     t0 = time.perf_counter()
-    run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                         timeout=900)
+    try:
+        run = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                             timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        out = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else exc.stdout or ""
+        return {"passed": False, "where": "simulator" if sim else "device", "selection": target,
+                "summary": f"stopped after {timeout:.0f} s (the run's time limit)",
+                "tail": out[-4000:]}
     lines = (run.stdout + run.stderr).strip().splitlines()
     return {"passed": run.returncode == 0, "returncode": run.returncode,
             "where": "simulator" if sim else "device", "selection": target,
@@ -646,8 +668,8 @@ def table(report):
         for s in skipped:
             lines.append(f"  skipped: {s}")
     for tg in report.get("targets", []):
-        lines.append(f"target beta={tg['beta']:g} at {HEADLINE}: "
-                     f"{'not measured' if tg['met'] is None else 'met' if tg['met'] else 'NOT met'}")
+        verdict = "not measured" if tg["met"] is None else "met" if tg["met"] else "NOT met"
+        lines.append(f"target beta={tg['beta']:g} at {HEADLINE}: {verdict}")
     tr = report.get("training", {})
     done = f"{len(tr.get('rows', []))} rows in the report"
     lines.append(f"training step on the GPU: {tr.get('skipped') or tr.get('error') or done}")
@@ -698,10 +720,12 @@ def run(args):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     report = {"mode": mode, "command": "mgce-ref " + " ".join(_argv(args)),
-              "launch_settings": SIM_LAUNCH if sim else None}
+              "launch_settings": SIM_LAUNCH if sim else None,
+              "paths": {"json": str(out / "gpu_report.json")}}
+    # Measurements first, the device tests last (their time is the least predictable: each
+    # test process compiles its kernels afresh), so that a run cut short keeps the figures.
     _step(report, "machine", machine_info, sim)
     _step(report, "conformance", conformance, mode)
-    _step(report, "tests", cuda_tests, mode, sim)
     timer = _Timer(sim, budget=0.3 if mode == "full" else 0.12)
     _step(report, "copy", copy_bandwidth, mode, timer)
     mrcpy = {}
@@ -718,12 +742,11 @@ def run(args):
     _step(report, "training", training, mode, sim)
     _step(report, "cpu", cpu_scaling, mode)
     checkout_figures = ROOT / "figures" if not sim and (ROOT / "pyproject.toml").is_file() else None
-    report["paths"] = {"json": str(out / "gpu_report.json")}
     _step(report, "figures", figures, report, out, checkout_figures)
+    left = TIME_LIMIT[mode] - (time.perf_counter() - started)
+    _step(report, "tests", cuda_tests, mode, sim, max(60.0, left))
     report["seconds"] = round(time.perf_counter() - started, 1)
-    with open(out / "gpu_report.json", "w", encoding="utf-8") as f:
-        json.dump(report, f, indent=1, default=str)
-        f.write("\n")
+    _write(report)
     print(table(report))
     print(f"total {report['seconds']:.0f} s")
     ok = (report["conformance"].get("passed") is True

@@ -53,7 +53,8 @@ def _skip_reason():
     import numba
 
     if not numba.config.ENABLE_CUDASIM:
-        return "NUMBA_ENABLE_CUDASIM=1 was set after numba was imported; run tests/cudasim on its own"
+        return ("NUMBA_ENABLE_CUDASIM=1 was set after numba was imported; run tests/cudasim on "
+                "its own")
     return _numba_cuda_missing()
 
 
