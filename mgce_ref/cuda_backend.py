@@ -123,16 +123,19 @@ def _solve_device(d, beta, method, tol, max_iter, nu_dtype, stream=None):
     return nu, iterations, converged
 
 
-def _forward_device(d, y, beta, outputs, stream=None):
+def _forward_device(d, y, beta, outputs, stream=None, out=None):
     """Device arrays for the requested outputs, computed on ``stream``; unwanted ones are
     passed with 0 rows. q (and grad) use the double-double root on the rows that need it
-    (``config.REFINE_Q_TOL`` of the logits' dtype), as on the CPU."""
+    (``config.REFINE_Q_TOL`` of the logits' dtype), as on the CPU. ``out``: the five arrays
+    (``output_shapes``), allocated beforehand (``mgce-ref gpu-check`` times the kernel alone
+    this way); None allocates them."""
     cuda = _cuda()
     s = _stream(stream)
     B, C = d.shape
     dt = np.dtype(d.dtype)
-    shapes = output_shapes(B, C, outputs)
-    out = {name: cuda.device_array(shape, dt, stream=s) for name, shape in shapes.items()}
+    if out is None:
+        shapes = output_shapes(B, C, outputs)
+        out = {name: cuda.device_array(shape, dt, stream=s) for name, shape in shapes.items()}
     if y is None:
         y = cuda.device_array(0, np.int64, stream=s)
     if B:

@@ -8,6 +8,8 @@
    MRCpy's ``get_gradient``/``get_probs`` and ``torch.softmax`` on torch CUDA tensors, at
    (65536, 1000), (8192, 100) and (128, 10), beta in {1.4, 11, inf}; each timed with CUDA
    events around repeated calls after two warm-up calls; median of the rounds.
+   Also the forward kernel alone (outputs allocated once, no validation kernels and their
+   host round trips): impl "mgce_ref cuda kernel".
 5. ``roofline``: each timing's minimal traffic (read the logits, write the (B, C) result, plus
    labels and loss) per second, as a fraction of the copy's bandwidth; ``targets``: the goals
    at (65536, 1000) (beta 1.4: >= 10x MRCpy and >= 50% of the copy; 11 and inf: >= 25%).
@@ -371,12 +373,33 @@ def bench(mode, timer, mrcpy_state, sim):
                 rows.append(dict(base, impl="mgce_ref cuda", seconds=t, calls_per_round=n,
                                  rounds=rounds, max_abs_diff_vs_numba=float(
                                      np.abs(got.astype(np.float64) - want).max())))
+                kernel = _kernel_only(d, dy, beta, op)
+                t, n, rounds = timer(kernel)
+                rows.append(dict(base, impl="mgce_ref cuda kernel", seconds=t,
+                                 calls_per_round=n, rounds=rounds))
                 rows.append(_mrcpy_row(base, th, ty, timer, mrcpy_state, torch_reason))
             # torch.softmax: the same pass for both ops and every beta; timed once per size
         rows.append(_softmax_row({"op": "softmax", "B": B, "C": C, "beta": None,
                                   "dtype": "float32"}, th, timer, torch_reason))
         del d, dy, th, ty
     return rows
+
+
+def _kernel_only(d, dy, beta, op):
+    """The forward kernel alone on validated device arrays, into outputs allocated once: no
+    validation kernels, no host round trips, no allocation (what the roofline is about)."""
+    import numpy as np
+    from numba import cuda
+
+    from .. import cuda_backend
+    from .._dispatch import output_shapes
+
+    outputs = ("loss", "grad") if op == "loss_and_grad" else ("link",)
+    B, C = d.shape
+    out = {name: cuda.device_array(shape, np.dtype(d.dtype))
+           for name, shape in output_shapes(B, C, outputs).items()}
+    y = dy if op == "loss_and_grad" else cuda.device_array(0, np.int64)
+    return lambda: cuda_backend._forward_device(d, y, beta, outputs, out=out)
 
 
 def _mrcpy_row(base, th, ty, timer, mrcpy_state, torch_reason):
@@ -645,9 +668,9 @@ def table(report):
            for u in report.get("speedups", [])}
     if rows:
         lines.append("")
-        lines.append("| op | (B, C) | beta | mgce_ref cuda | % of copy | MRCpy torch | "
-                     "speed-up | torch.softmax |")
-        lines.append("|---|---|---|---|---|---|---|---|")
+        lines.append("| op | (B, C) | beta | mgce_ref cuda | % of copy | kernel alone | % of copy "
+                     "| MRCpy torch | speed-up | torch.softmax |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
         soft = {(r["B"], r["C"]): r for r in rows if r["op"] == "softmax"}
         for r in rows:
             if r["impl"] != "mgce_ref cuda":
@@ -656,11 +679,15 @@ def table(report):
             peer = next((p for p in rows if p["impl"] == "MRCpy torch"
                          and (p["op"], p["B"], p["C"], p["beta"]) == key), {})
             frac = roof.get((r["op"], r["impl"], r["B"], r["C"], r["beta"]))
+            kern = next((k for k in rows if k["impl"] == "mgce_ref cuda kernel"
+                         and (k["op"], k["B"], k["C"], k["beta"]) == key), {})
+            kfrac = roof.get((r["op"], "mgce_ref cuda kernel", r["B"], r["C"], r["beta"]))
             up = ups.get(key)
             sm = soft.get((r["B"], r["C"]), {})
             lines.append(
                 f"| {r['op']} | ({r['B']}, {r['C']}) | {r['beta']:g} | {_ms(r.get('seconds'))} | "
-                f"{'-' if frac is None else f'{100 * frac:.0f}%'} | "
+                f"{'-' if frac is None else f'{100 * frac:.0f}%'} | {_ms(kern.get('seconds'))} | "
+                f"{'-' if kfrac is None else f'{100 * kfrac:.0f}%'} | "
                 f"{_ms(peer.get('seconds')) if peer.get('seconds') else 'skipped'} | "
                 f"{'-' if up is None else f'{up:.1f}x'} | "
                 f"{_ms(sm.get('seconds')) if sm.get('seconds') else 'skipped'} |")
