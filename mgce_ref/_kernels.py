@@ -20,7 +20,7 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, vexp
+from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp
 from .config import (EDGE_MARGIN, LANES, SERIES_CUTOFF, SOFTMAX_START_BETA, TANGENT_TABLE,
                      WIDE_MIN)
 
@@ -863,6 +863,7 @@ def residual_wide(v, lbuf, n, vmax, x, beta, scr):
     set the step and the bound's quadratic term: a relative error of ``n eps`` there moves
     neither the root nor the rule's decision). ``v``, ``lbuf`` and ``scr`` (:func:`wide_scratch`)
     have ``LANES`` entries past ``n``."""
+    prefer_512()
     f0, d0, lbuf[0] = residual_term(0.0, x, beta, True)
     ib = 1.0 / beta
     pw = scr[0]
@@ -908,6 +909,7 @@ def residual_wide(v, lbuf, n, vmax, x, beta, scr):
 def move_log_s_wide(v, lbuf, n, vmax, x, xn, beta):
     """:func:`move_log_s` in SIMD: the series wherever ``u < 1e-4``, then the few classes with
     a larger ``u`` (at the edge of the support) afresh, one by one."""
+    prefer_512()
     step = x - xn
     far = 0
     for j in range(n):
@@ -977,6 +979,7 @@ def softmax_start(v, n, vmax, beta, scr):
     the first-order change of the root with ``1/beta``: ``log p_c = y_c - y_c**2/(2 beta) +
     O(beta**-2)`` with ``y_c = z_c + x``, so the root moves by ``sum_c w_c y_c**2 / (2 beta)``
     with ``w`` the softmax. On either side of the root (:func:`newton_wide`)."""
+    prefer_512()
     w = scr[0]
     end = ((n + LANES - 1) // LANES) * LANES
     for c in range(end):
@@ -993,6 +996,7 @@ def softmax_start(v, n, vmax, beta, scr):
 def softmax_wide(v, n, vmax, w, scr):
     """:func:`softmax_terms` in SIMD (the first maximum in ``v[0]``): ``w[c] = exp(z_c)`` by
     ``_vmath.vexp``, summed in ``LANES`` compensated partial sums; returns ``x``."""
+    prefer_512()
     w[0] = 1.0
     for c in range(1, n + LANES):  # zeros past n, for sum_wide
         e = vexp(v[c] - vmax)
@@ -1020,6 +1024,7 @@ def sum_wide(a, start, end, scr):
 def q_wide(w, n, beta, scr):
     """The unnormalized q of every class from its ``log s`` in ``w[:n]`` (``-inf`` outside
     the support), in place, by ``_vmath.vexp``; returns their sum (:func:`sum_wide`)."""
+    prefer_512()
     end = ((n + LANES - 1) // LANES) * LANES
     for c in range(end):
         e = vexp((beta - 1.0) * w[c])
@@ -1030,6 +1035,7 @@ def q_wide(w, n, beta, scr):
 @_jit
 def p_wide(v, n, vmax, x, beta, w):
     """``p_c`` (eq. 14) of ``v[:n]`` into ``w[:n]`` in SIMD (0 outside the support)."""
+    prefer_512()
     ib = 1.0 / beta
     for c in range(n):
         z = v[c] - vmax

@@ -171,7 +171,7 @@ def test_cli_writes_json_and_figures(torch_mode, tmp_path, capsys):
     assert all(isinstance(r["beta"], float) or r["beta"] == "inf" for r in data["results"])
     assert data["over_tolerance"] == []
     hidden = {s["backend"] for s in data["skipped"] if "torch" in s["reason"]}
-    assert (hidden == TORCH_BACKENDS | {"softmax"}) == (torch_mode == "torch hidden")
+    assert (hidden == TORCH_BACKENDS | {"softmax", "torch_ce"}) == (torch_mode == "torch hidden")
     assert sorted(p.name for p in (tmp_path / "fig").iterdir())[:1] == ["bench_beta.png"]
     assert "max_abs_err" in capsys.readouterr().out
 
