@@ -214,14 +214,15 @@ def collect(row, beta, buf, idx):
     huge logits). A candidate has ``v - vmax > -beta`` exactly (rounding is monotone and
     ``-beta`` is a float), so a threshold at most ``vmax - beta`` misses none; the margin,
     ``2**-20`` relative, exceeds the roundings of the threshold, down to the row's dtype.
-    When ``vmin - vmax > -beta`` every class is a candidate and the row is copied as it is (the
-    same ``buf`` and ``idx``, without a test per class).
+    When ``vmin - vmax > -beta`` every class is a candidate and a row of 16 classes or more is
+    copied as it is (the same ``buf`` and ``idx``, without a test per class; on shorter rows the
+    test costs less than the copy's setup).
     """
     vmax, vmin = extrema(row)
     if not finite(vmax, vmin):
         return 0, vmax, vmin
     C = row.shape[0]
-    if vmin - vmax > -beta:  # every class is a candidate (rounding is monotone): plain copies
+    if C >= 16 and vmin - vmax > -beta:  # every class a candidate (rounding is monotone): copies
         m = 0
         while row[m] != vmax:
             m += 1
@@ -609,20 +610,14 @@ def move_log_s(v, lbuf, k, vmax, x, xn, beta):
 
 
 @_jit
-def solve_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, method, tol, rtol, max_iter, scr):
+def solve_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, method, tol, rtol, max_iter):
     """:func:`solve` for the CPU kernels (Newton by :func:`newton_pruned`) on the candidates of
     :func:`collect`, the first maximum in ``v[0]``, with :func:`row_constants`. Returns ``(x,
     iterations, converged, k, left)``: the classes in reach of the support in ``v[:k]`` (all
     ``n`` candidates but for Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``:
     ``LEFT_LOG_S`` (Newton with ``tol <= 0``), ``LEFT_Q`` (the unnormalized q, at beta = inf) or
-    ``LEFT_NOTHING``. Rows of ``config.WIDE_MIN`` candidates or more take the SIMD path
-    (:func:`newton_wide`, :func:`softmax_wide`, with the scratch ``scr`` of
-    :func:`wide_scratch`; the rows then need ``LANES`` entries past ``n``)."""
-    if method == 0 and n >= WIDE_MIN and beta > 1.0:
-        if math.isinf(beta):
-            return softmax_wide(v, n, vmax, lbuf, scr), 1, True, n, LEFT_Q
-        x, it, ok = newton_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr)
-        return x, it, ok, n, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
+    ``LEFT_NOTHING``. (Rows of ``config.WIDE_MIN`` candidates or more take :func:`solve_wide`
+    instead: the batch kernels choose, so that this function stays small enough to inline.)"""
     if method == 0 and 1.0 < beta < math.inf:
         x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol,
                                      max_iter)
@@ -836,6 +831,13 @@ def wide_logs(z, x, beta, ib):
 
 
 @_jit
+def row_scratch(C):
+    """The CPU kernels' float64 scratch rows for rows of ``C`` classes, in one allocation: the
+    candidates (row 0), their ``log s`` or q (row 1) and :func:`wide_scratch` (rows 2-6)."""
+    return np.empty((7, max(C, 4 * LANES) + LANES))
+
+
+@_jit
 def wide_scratch(C):
     """The scratch rows of the SIMD path for rows of ``C`` classes: four rows of per-class
     terms and one of the lanes' sums (``5 LANES``), each of ``C + LANES`` entries at least; the
@@ -923,6 +925,24 @@ def move_log_s_wide(v, lbuf, n, vmax, x, xn, beta):
         for j in range(n):
             if lbuf[j] != -math.inf and step / beta_s(v[j] - vmax, x, beta) >= 1e-4:
                 lbuf[j] = log_s(v[j] - vmax, xn, beta)
+
+
+@_jit
+def takes_wide(n, beta, method):
+    """Whether a row of ``n`` candidates takes the SIMD path (:func:`solve_wide`)."""
+    return method == 0 and n >= WIDE_MIN and beta > 1.0
+
+
+@_jit
+def solve_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr):
+    """:func:`solve_pruned` for a row that :func:`takes_wide`, in SIMD (:func:`newton_wide`,
+    :func:`softmax_wide`, with the scratch ``scr`` of :func:`wide_scratch`; the rows need
+    ``LANES`` entries past ``n``). Returns ``(x, iterations, converged, left)``; every candidate
+    stays in ``v[:n]``."""
+    if math.isinf(beta):
+        return softmax_wide(v, n, vmax, lbuf, scr), 1, True, LEFT_Q
+    x, it, ok = newton_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr)
+    return x, it, ok, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
 
 
 @_jit

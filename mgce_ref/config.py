@@ -43,7 +43,7 @@ ROWS_PER_CHUNK = 64
 #: (``_kernels.newton_wide``, ``_kernels.softmax_wide``, ``_vmath``'s exp and log over all
 #: candidates at once); shorter rows, latency bound, keep glibc's scalar functions, and so
 #: does the GPU.
-WIDE_MIN = 8
+WIDE_MIN = 12
 
 #: Independent partial sums that the SIMD path keeps per row (each compensated where the row's
 #: sum is): one per float64 lane of a 512-bit vector.

@@ -45,17 +45,22 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
                 r0, r1):
     """Rows ``r0:r1`` of :func:`_solve_batch`, with their own scratch rows."""
     C = h.shape[1]
-    buf = np.empty(C + LANES)
+    work = K.row_scratch(C)  # one allocation per chunk: on short rows it shows
+    buf = work[0]
+    lbuf = work[1]
+    scr = work[2:]
     idx = np.empty(C + LANES, np.int64)
-    lbuf = np.empty(C + LANES)
-    scr = K.wide_scratch(C)
     for r in range(r0, r1):
         n, vmax, vmin = K.collect(h[r], beta, buf, idx)
         bad[r] = not K.finite(vmax, vmin)
         if bad[r]:
             continue
-        x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta, method,
-                                         tol, rtol, max_iter, scr)
+        if K.takes_wide(n, beta, method):
+            x, it, ok, _ = K.solve_wide(buf, lbuf, n, vmax, vmin, table, beta, tol, rtol,
+                                        max_iter, scr)
+        else:
+            x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta,
+                                             method, tol, rtol, max_iter)
         nu[r] = x - vmax
         iterations[r] = it
         converged[r] = ok
@@ -88,19 +93,24 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
     B, C = h.shape
     want_q = q.shape[0] == B
     want_grad = grad.shape[0] == B
-    buf = np.empty(C + LANES)
+    work = K.row_scratch(C)  # one allocation per chunk: on short rows it shows
+    buf = work[0]
+    wbuf = work[1]
+    scr = work[2:]
     idx = np.empty(C + LANES, np.int64)
-    wbuf = np.empty(C + LANES)
-    scr = K.wide_scratch(C)
     for r in range(r0, r1):
         row = h[r]
         n, vmax, vmin = K.collect(row, beta, buf, idx)
         bad[r] = not K.finite(vmax, vmin)
         if bad[r]:
             continue
-        x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, table, beta, 0, 0.0,
-                                          rtol, NEWTON_MAX_ITER, scr)
-        wide = n >= WIDE_MIN and beta > 1.0  # the SIMD path (solve_pruned took it too)
+        wide = K.takes_wide(n, beta, 0)  # the SIMD path, solve and outputs
+        if wide:
+            x, _, _, left = K.solve_wide(buf, wbuf, n, vmax, vmin, table, beta, 0.0, rtol,
+                                         NEWTON_MAX_ITER, scr)
+        else:
+            x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, table, beta, 0,
+                                              0.0, rtol, NEWTON_MAX_ITER)
         # Every class outside buf[:n] has p_c = q_c = 0.
         if nu.shape[0] == B:
             nu[r] = x - vmax
