@@ -92,10 +92,11 @@ def mgce(input, target, beta, *, reduction="mean", ignore_index=-100):
     if reduction == "sum":
         value = value.sum()
     elif reduction == "mean":
+        total = value.sum()
         count = (y != ignore_index).sum()
         # All rows ignored: NaN with a zero gradient, as F.cross_entropy gives.
-        value = torch.where(count > 0, value.sum() / count.clamp(min=1),
-                            torch.full_like(value.sum(), math.nan))
+        value = torch.where(count > 0, total / count.clamp(min=1),
+                            torch.full_like(total, math.nan))
     return value.to(dtype)
 
 
