@@ -117,6 +117,10 @@ def test_one_dimensional_input_takes_a_scalar_target():
     assert value.item() == want_loss
     np.testing.assert_array_equal(x.grad.numpy(), want_grad)
     assert mt.mgce(x, torch.tensor(-100), 1.4).isnan()  # as F.cross_entropy
+    p = mt.link(x, 1.4)
+    assert p.shape == (4,)
+    np.testing.assert_array_equal(p.detach().numpy(), mgce_ref.link(x.detach().numpy(), 1.4))
+    p[2].backward()
 
 
 def test_module_is_the_functional():
@@ -141,9 +145,13 @@ def test_one_solve_per_forward_and_none_in_backward(calls):
 def test_no_gradient_work_without_requires_grad(calls):
     x, y = _batch()
     mt.mgce(x, y, 2.0)
+    mt.link(x, 2.0)
     with torch.no_grad():
         mt.mgce(x.requires_grad_(), y, 2.0)
-    assert [outputs for _, outputs in calls] == [("loss",), ("loss",)]
+        mt.link(x, 2.0)
+    mt.link(x, 2.0)
+    assert [outputs for _, outputs in calls] == [("loss",), ("link",), ("loss",), ("link",),
+                                                 ("link", "worst_case")]
 
 
 def test_cpu_tensors_are_read_in_place(calls):
