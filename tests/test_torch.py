@@ -51,6 +51,13 @@ def test_import_mgce_ref_does_not_import_torch():
     assert out.stdout.strip() == "False"
 
 
+def test_without_torch_the_import_says_what_to_install():
+    code = ("import sys; sys.modules['torch'] = None\n"
+            "try:\n    import mgce_ref.torch\nexcept ImportError as exc:\n    print(exc)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "mgce_ref.torch needs PyTorch >= 2.4: pip install 'mgce_ref[torch]'"
+
+
 # ------------------------------------------------------------------------------ the loss
 
 @pytest.mark.parametrize("beta", BETAS)

@@ -12,7 +12,15 @@ place on torch's current stream. The operators are ``torch.library`` custom ops
 (``torch.ops.mgce_ref.loss``, ``.link``, ``.worst_case``), so ``torch.compile`` traces them.
 """
 
-from .functional import link, mgce, worst_case
-from .modules import MGCELoss
+try:
+    import torch as _torch
+except ImportError as exc:
+    raise ImportError("mgce_ref.torch needs PyTorch >= 2.4: pip install 'mgce_ref[torch]'") from exc
+if not hasattr(_torch.library, "custom_op"):
+    raise ImportError(f"mgce_ref.torch needs PyTorch >= 2.4 (torch.library.custom_op); found "
+                      f"torch {_torch.__version__}")
+
+from .functional import link, mgce, worst_case  # noqa: E402
+from .modules import MGCELoss  # noqa: E402
 
 __all__ = ["mgce", "MGCELoss", "link", "worst_case"]
