@@ -6,7 +6,6 @@ interval width 1e-4, so nu carries up to ~5e-5 error: compared to 1e-3) and the 
 where it is not (beta = 1 link, beta = inf, constant rows).
 """
 
-import copy
 import math
 
 import numpy as np
