@@ -18,14 +18,23 @@ Two kernel shapes, chosen by the host from the number of classes C:
   control flow stays uniform and all threads reach every ``syncthreads``.
 
 Logits of either float dtype are read as float64 (``float(v)``); results round once, on store.
+
+For 1 < beta < 2, the forward kernels refine the root in double-double (``_refine``) on the
+rows where ``_refine.refine_needed`` says the float64 root would move some q_c by more than
+``config.REFINE_Q_TOL`` (the CPU's rule), and evaluate q from it, as the numba backend does.
+``R`` holds CUDA device copies of ``_refine``'s functions that differ from the CPU's in one
+place, the error-free product ``two_prod`` (see :func:`_device_refine`).
 """
 
 import functools
 import math
+import types
 
 from numba import cuda, float64, int64
+from numba.cuda import libdevice
 
-from . import _kernels
+from . import _kernels, _refine
+from .config import EDGE_MARGIN, REFINE_MAX_PASSES
 
 if cuda.config.ENABLE_CUDASIM:
     from numba.cuda.simulator.cudadrv.devicearray import FakeCUDAArray, FakeWithinKernelCUDAArray
@@ -51,6 +60,57 @@ if cuda.config.ENABLE_CUDASIM:
     K = _SimulatorRowKernels()
 else:
     K = _kernels
+
+
+def _two_prod_fma(a, b):
+    """The error-free product by a fused multiply-add: ``p + e == a * b`` exactly, ``p =
+    fl(a * b)``, ``e = fma(a, b, -p)`` rounded once (exact: the error of a product is a
+    double). The CUDA compiler contracts ``a*b + c`` into fmas, which breaks Dekker's split
+    in ``_refine.two_prod``; ``cuda.fma`` is immune to that, and cheaper. ``p`` is formed by
+    ``dmul_rn`` (PTX ``mul.rn``), which the compiler may not fuse into a later add such as
+    ``quick_two_sum(p, e)``'s: that sum must see the rounded ``p``."""
+    p = libdevice.dmul_rn(a, b)
+    return p, cuda.fma(a, b, -p)
+
+
+def _device_refine(two_prod):
+    """CUDA device copies of every Numba kernel of ``_refine``, calling one another and
+    ``two_prod`` in place of ``_refine.two_prod``; returned as a module (``R.refine`` ...).
+
+    The copies share a globals dict built from ``_refine``'s, so a name resolves to its device
+    copy when the kernels are compiled. On hardware ``two_prod`` is :func:`_two_prod_fma`. On
+    the simulator it stays Dekker's split: there ``cuda.fma`` rounds twice (``fma(a, a,
+    -(a*a))`` gives 0 for ``a = 1 + 2**-30``), while plain Python arithmetic never contracts,
+    so the split is exact.
+    """
+    ns = dict(vars(_refine))
+    names = []
+    for name, obj in vars(_refine).items():
+        f = getattr(obj, "py_func", None)
+        if f is not None and f.__module__ == _refine.__name__:
+            copy = types.FunctionType(f.__code__, ns, f.__name__, f.__defaults__, f.__closure__)
+            copy.__doc__ = f.__doc__
+            ns[name] = cuda.jit(device=True)(copy)
+            names.append(name)
+    if two_prod is not None:
+        ns["two_prod"] = cuda.jit(device=True)(two_prod)
+    module = types.ModuleType(f"{__name__}.R", "CUDA device copies of mgce_ref._refine")
+    for name in names:  # a module: Numba types attribute access on modules, not on namespaces
+        setattr(module, name, ns[name])
+    return module
+
+
+#: The product by the build target: Dekker's split on the simulator, an fma on hardware.
+R = _device_refine(None if cuda.config.ENABLE_CUDASIM else _two_prod_fma)
+
+
+@cuda.jit(device=True)
+def _q_term_refined(v, vmax, x, x_lo, beta):
+    """``R.q_term_dd`` for a class within ``EDGE_MARGIN`` of the support, else 0 (as the
+    numba backend's refined rows)."""
+    if v - vmax + x > -beta * (1.0 + EDGE_MARGIN):
+        return R.q_term_dd(v, vmax, x, x_lo, beta)
+    return 0.0
 
 
 # --------------------------------------------------------------------------- thread per row
@@ -87,10 +147,11 @@ def solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged):
 
 
 @cuda.jit
-def forward_rows(h, labels, beta, rtol, max_iter, nu, p, q, loss, grad):
+def forward_rows(h, labels, beta, rtol, q_tol, max_iter, nu, p, q, loss, grad):
     """Thread per row: one solve (``tol=None``, Newton's ``rtol``), then each wanted output
     (eqs. 14, 17, 22, 23); unwanted outputs are passed with 0 rows, as in the CPU
-    ``_forward_batch``."""
+    ``_forward_batch``. q (and grad) come from the double-double root on the rows where
+    ``R.refine_needed`` asks for it at ``q_tol``."""
     B, C = h.shape
     lo = K.base(C, beta)
     for r in range(cuda.grid(1), B, cuda.gridsize(1)):
@@ -103,9 +164,23 @@ def forward_rows(h, labels, beta, rtol, max_iter, nu, p, q, loss, grad):
             for c in range(C):
                 p[r, c] = K.p_term(float(row[c]) - vmax, x, beta)
         if q.shape[0] == B or grad.shape[0] == B:
-            total = K.q_total(row, C, m, vmax, x, beta)
+            x_lo = 0.0
+            refined = R.refine_needed(row, C, vmax, x, beta, q_tol, row[:0], -rtol * x)
+            if refined:
+                x_lo = R.refine(row, C, m, vmax, x, beta)
+                total = 0.0
+                comp = 0.0
+                for c in range(C):
+                    total, comp = K.add(total, comp,
+                                        _q_term_refined(float(row[c]), vmax, x, x_lo, beta))
+                total += comp
+            else:
+                total = K.q_total(row, C, m, vmax, x, beta)
             for c in range(C):
-                qc = K.q_term(float(row[c]) - vmax, x, beta) / total
+                if refined:
+                    qc = _q_term_refined(float(row[c]), vmax, x, x_lo, beta) / total
+                else:
+                    qc = K.q_term(float(row[c]) - vmax, x, beta) / total
                 if q.shape[0] == B:
                     q[r, c] = qc
                 if grad.shape[0] == B:
@@ -359,6 +434,97 @@ def _q_total(row, vmax, x, beta, sf, sc, sd):
     return _tree_sum(s, comp, 0.0, sf, sc, sd)[0]
 
 
+@cuda.jit(device=True)
+def _q_total_refined(row, vmax, x, x_lo, beta, sf, sc, sd):
+    """The normalizer of eq. 17 from the double-double root, over the block."""
+    s = 0.0
+    comp = 0.0
+    for c in range(cuda.threadIdx.x, row.shape[0], cuda.blockDim.x):
+        s, comp = K.add(s, comp, _q_term_refined(float(row[c]), vmax, x, x_lo, beta))
+    return _tree_sum(s, comp, 0.0, sf, sc, sd)[0]
+
+
+@cuda.jit(device=True)
+def _tree_dd(hi, lo, sf, sc):
+    """Block-wide double-double sum of the threads' ``(hi, lo)`` by ``R.dd_add``."""
+    t = cuda.threadIdx.x
+    sf[t] = hi
+    sc[t] = lo
+    cuda.syncthreads()
+    s = cuda.blockDim.x // 2
+    while s > 0:
+        if t < s:
+            a, b = R.dd_add(sf[t], sc[t], sf[t + s], sc[t + s])
+            sf[t] = a
+            sc[t] = b
+        cuda.syncthreads()
+        s //= 2
+    hi = sf[0]
+    lo = sc[0]
+    cuda.syncthreads()
+    return hi, lo
+
+
+@cuda.jit(device=True)
+def _refine_needed(row, vmax, x, beta, q_tol, x_err, sf, sc, sd):
+    """``R.refine_needed`` (without ``w``) over the block: the sum of the ``w_c`` and a count
+    of the classes at the edge within rounding by a tree, the largest ``w_c beta / a`` as
+    minus the minimum of its negatives."""
+    if not (1.0 < beta < 2.0):
+        return False
+    dt = 2.0**-52 * beta + x_err
+    total = 0.0
+    worst = 0.0
+    at_edge = 0.0
+    for c in range(cuda.threadIdx.x, row.shape[0], cuda.blockDim.x):
+        a = (beta + (float(row[c]) - vmax)) + x  # beta * s_c to ~dt
+        if a <= -2.0 * dt:
+            continue
+        if a <= 2.0 * dt:  # at the edge within rounding: only double-double can tell
+            at_edge += 1.0
+            continue
+        wc = math.exp((beta - 1.0) * math.log(a / beta))
+        total += wc
+        worst = max(worst, wc * beta / a)
+    total, at_edge = _tree_sum(total, 0.0, at_edge, sf, sc, sd)
+    worst = -_tree_min(-worst, sd)
+    return at_edge > 0.0 or (beta - 1.0) * worst * dt > q_tol * beta * total
+
+
+@cuda.jit(device=True)
+def _refine_block(row, m, vmax, x, beta, sf, sc, sd):
+    """``R.refine`` over the block: each pass sums ``R.residual_dd_term`` of the threads'
+    columns, combines them by trees, and takes ``R.refine_next``'s step, the same in every
+    thread (so all threads leave the loop together)."""
+    if math.isinf(beta) or not x == x:
+        return 0.0
+    x_lo = 0.0
+    for _ in range(REFINE_MAX_PASSES):
+        fh = 0.0
+        fl = 0.0
+        d1 = 0.0
+        d2 = 0.0
+        d3 = 0.0
+        edge = math.inf
+        for c in range(cuda.threadIdx.x, row.shape[0], cuda.blockDim.x):
+            ph, pl, w1, w2, w3, e = R.residual_dd_term(float(row[c]), vmax, x, x_lo, beta,
+                                                       c == m)
+            edge = min(edge, e)
+            if w1 > 0.0:
+                fh, fl = R.dd_add(fh, fl, ph, pl)
+                d1 += w1
+                d2 += w2
+                d3 += w3
+        fh, fl = _tree_dd(fh, fl, sf, sc)
+        d1, d2 = _tree_sum(d1, 0.0, d2, sf, sc, sd)
+        d3 = _tree_sum(d3, 0.0, 0.0, sf, sc, sd)[0]
+        edge = _tree_min(edge, sd)
+        x_lo, status = R.refine_next(fh, fl, d1, d2, d3, edge, x_lo, beta)
+        if status:
+            break
+    return x_lo
+
+
 @functools.cache
 def block_kernels(tpb):
     """``(solve_blocks, forward_blocks)`` for blocks of ``tpb`` threads, a power of two (the
@@ -382,7 +548,7 @@ def block_kernels(tpb):
                 converged[r] = ok
 
     @cuda.jit
-    def forward_blocks(h, labels, beta, rtol, max_iter, nu, p, q, loss, grad):
+    def forward_blocks(h, labels, beta, rtol, q_tol, max_iter, nu, p, q, loss, grad):
         """Block per row: as ``forward_rows``; the threads split the columns of each output."""
         sf = cuda.shared.array(tpb, float64)
         sc = cuda.shared.array(tpb, float64)
@@ -402,9 +568,18 @@ def block_kernels(tpb):
                 for c in range(t, C, tpb):
                     p[r, c] = K.p_term(float(row[c]) - vmax, x, beta)
             if q.shape[0] == B or grad.shape[0] == B:
-                total = _q_total(row, vmax, x, beta, sf, sc, sd)
+                x_lo = 0.0
+                refined = _refine_needed(row, vmax, x, beta, q_tol, -rtol * x, sf, sc, sd)
+                if refined:
+                    x_lo = _refine_block(row, m, vmax, x, beta, sf, sc, sd)
+                    total = _q_total_refined(row, vmax, x, x_lo, beta, sf, sc, sd)
+                else:
+                    total = _q_total(row, vmax, x, beta, sf, sc, sd)
                 for c in range(t, C, tpb):
-                    qc = K.q_term(float(row[c]) - vmax, x, beta) / total
+                    if refined:
+                        qc = _q_term_refined(float(row[c]), vmax, x, x_lo, beta) / total
+                    else:
+                        qc = K.q_term(float(row[c]) - vmax, x, beta) / total
                     if q.shape[0] == B:
                         q[r, c] = qc
                     if grad.shape[0] == B:

@@ -265,6 +265,32 @@ def t_dd(v, vmax, x, x_lo):
 
 
 @_jit
+def residual_dd_term(vc, vmax, x, x_lo, beta, is_max):
+    """One class's share of :func:`_residual_dd`: ``(ph, pl, d1, d2, d3, edge)``: its term of
+    ``f`` as a double-double, its terms of ``f'``, ``f'' / (beta - 1)`` and ``f''' / ((beta -
+    1)(beta - 2))``, and its ``|beta s_c|`` (``inf`` for a class surely outside; all terms 0
+    for a class outside). Shared with the CUDA block-per-row refinement."""
+    if not (vc - vmax) + x > -2.0 * beta:  # surely outside; also skips inf - inf
+        return 0.0, 0.0, 0.0, 0.0, 0.0, math.inf
+    th, tl = t_dd(vc, vmax, x, x_lo)
+    ah, al = dd_add_d(th, tl, beta)  # beta * s_c to ~u**2 relative, however small
+    edge = abs(ah)
+    if not ah > 0.0:
+        return 0.0, 0.0, 0.0, 0.0, 0.0, edge
+    lh, ll = _log_s(th, tl, ah, al, beta)
+    yh, yl = dd_mul_d(lh, ll, beta)
+    if is_max:
+        ph, pl = dd_expm1(yh, yl)
+        p = ph + 1.0
+    else:
+        ph, pl = dd_exp(yh, yl)
+        p = ph
+    w = p * beta / ah  # s**(beta - 1) = p / s
+    w2 = w / ah  # s**(beta - 2) / beta
+    return ph, pl, w, w2, w2 / ah, edge  # the last: s**(beta - 3) / beta**2
+
+
+@_jit
 def _residual_dd(v, n, m, vmax, x, x_lo, beta):
     """Eq. 13 at ``x + x_lo``: ``f`` as a double-double; ``f'``, ``f'' / (beta - 1)`` and
     ``f''' / ((beta - 1)(beta - 2))`` as doubles; ``min_c |beta s_c|`` over the candidates (how
@@ -282,29 +308,36 @@ def _residual_dd(v, n, m, vmax, x, x_lo, beta):
     d3 = 0.0
     edge = math.inf
     for c in range(n):
-        vc = float(v[c])
-        if not (vc - vmax) + x > -2.0 * beta:  # surely outside; also skips inf - inf
-            continue
-        th, tl = t_dd(vc, vmax, x, x_lo)
-        ah, al = dd_add_d(th, tl, beta)  # beta * s_c to ~u**2 relative, however small
-        edge = min(edge, abs(ah))
-        if not ah > 0.0:
-            continue
-        lh, ll = _log_s(th, tl, ah, al, beta)
-        yh, yl = dd_mul_d(lh, ll, beta)
-        if c == m:
-            ph, pl = dd_expm1(yh, yl)
-            p = ph + 1.0
-        else:
-            ph, pl = dd_exp(yh, yl)
-            p = ph
-        fh, fl = dd_add(fh, fl, ph, pl)
-        w = p * beta / ah  # s**(beta - 1) = p / s
-        d1 += w
-        w /= ah
-        d2 += w  # s**(beta - 2) / beta
-        d3 += w / ah  # s**(beta - 3) / beta**2
+        ph, pl, w1, w2, w3, e = residual_dd_term(float(v[c]), vmax, x, x_lo, beta, c == m)
+        edge = min(edge, e)
+        if w1 > 0.0:
+            fh, fl = dd_add(fh, fl, ph, pl)
+            d1 += w1
+            d2 += w2
+            d3 += w3
     return fh, fl, d1, d2, d3, edge
+
+
+@_jit
+def refine_next(fh, fl, d1, d2, d3, edge, x_lo, beta):
+    """One pass of :func:`refine_info`, from :func:`_residual_dd` at ``x + x_lo``: returns
+    ``(x_lo, status)``, status 0 (make another pass), 1 (converged) or 2 (no class in the
+    support: ``x`` is not a root estimate). Shared with the CUDA block-per-row refinement."""
+    if not d1 > 0.0:
+        return x_lo, 2
+    step = -(fh + fl) / d1
+    if not edge > 2.0 * abs(step):
+        # A kink s_c = 0 (f'' jumps there) within reach: plain Newton, and another pass.
+        return x_lo + step, 0
+    # Chebyshev's step, the root of the quadratic Taylor model of f. Its error is about
+    # (f''**2 / (2 f'**2) + |f'''| / (6 f')) |step|**3, with f'' and f''' as large as
+    # s_c**(beta - 2) and s_c**(beta - 3) for a class near the edge.
+    h2 = (beta - 1.0) * d2 / d1
+    x_lo += step - 0.5 * h2 * step * step
+    h3 = (beta - 1.0) * abs(beta - 2.0) * d3 / d1
+    if (0.5 * h2 * h2 + h3 / 6.0) * abs(step) ** 3 <= _ROOT_TOL:
+        return x_lo, 1
+    return x_lo, 0
 
 
 @_jit
@@ -315,21 +348,9 @@ def refine_info(v, n, m, vmax, x, beta):
     x_lo = 0.0
     for it in range(1, _MAX_PASSES + 1):
         fh, fl, d1, d2, d3, edge = _residual_dd(v, n, m, vmax, x, x_lo, beta)
-        if not d1 > 0.0:  # no class in the support: x is not a root estimate
-            return x_lo, it, False
-        step = -(fh + fl) / d1
-        if not edge > 2.0 * abs(step):
-            # A kink s_c = 0 (f'' jumps there) within reach: plain Newton, and another pass.
-            x_lo += step
-            continue
-        # Chebyshev's step, the root of the quadratic Taylor model of f. Its error is about
-        # (f''**2 / (2 f'**2) + |f'''| / (6 f')) |step|**3, with f'' and f''' as large as
-        # s_c**(beta - 2) and s_c**(beta - 3) for a class near the edge.
-        h2 = (beta - 1.0) * d2 / d1
-        x_lo += step - 0.5 * h2 * step * step
-        h3 = (beta - 1.0) * abs(beta - 2.0) * d3 / d1
-        if (0.5 * h2 * h2 + h3 / 6.0) * abs(step) ** 3 <= _ROOT_TOL:
-            return x_lo, it, True
+        x_lo, status = refine_next(fh, fl, d1, d2, d3, edge, x_lo, beta)
+        if status:
+            return x_lo, it, status == 1
     return x_lo, _MAX_PASSES, False
 
 

@@ -15,6 +15,7 @@ COMMANDS = {
     "verify": "mgce_ref.verify.cli",
     "figures": "mgce_ref.verify.figures_cli",
     "bench": "mgce_ref.benchmark.cli",
+    "gpu-check": "mgce_ref.benchmark.gpu_check",
 }
 
 

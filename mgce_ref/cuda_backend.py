@@ -17,6 +17,12 @@ Inputs and outputs:
   device="cuda")`` or ``cupy.asarray(out)`` wrap them without a copy. 1-D logits give
   ``(C,)`` device arrays, and scalars (nu, loss, SolveInfo fields) as NumPy scalars.
 
+Streams: :func:`run` and :func:`run_solve` take ``stream``, a numba CUDA stream (for torch:
+``numba.cuda.external_stream(torch.cuda.current_stream().cuda_stream)``). Outputs are allocated,
+inputs copied and every kernel launched on it, so the results are ordered after the work
+already queued there; host results are copied back on it and the stream is synchronized
+before they are returned. ``None`` (the default) is numba's default stream.
+
 Without numba-cuda or a GPU, :func:`require_available` raises a RuntimeError that says so and
 points to the simulator (``NUMBA_ENABLE_CUDASIM=1``, set before numba is imported).
 """
@@ -86,61 +92,86 @@ def _shape(C):
     return C >= config.BLOCK_PER_ROW_MIN_C, tpb
 
 
-def _solve_device(d, beta, method, tol, max_iter, nu_dtype):
-    """Device arrays ``(nu, iterations, converged)`` for validated (B, C) device logits."""
+def _stream(stream):
+    """numba's stream argument: 0 (its default stream) for None."""
+    return 0 if stream is None else stream
+
+
+def _synchronize(stream):
+    if stream is not None:
+        stream.synchronize()
+
+
+def _solve_device(d, beta, method, tol, max_iter, nu_dtype, stream=None):
+    """Device arrays ``(nu, iterations, converged)`` for validated (B, C) device logits,
+    computed on ``stream`` (None: the default stream)."""
     cuda = _cuda()
+    s = _stream(stream)
     B, C = d.shape
-    nu = cuda.device_array(B, nu_dtype)
-    iterations = cuda.device_array(B, np.int64)
-    converged = cuda.device_array(B, np.bool_)
+    nu = cuda.device_array(B, nu_dtype, stream=s)
+    iterations = cuda.device_array(B, np.int64, stream=s)
+    converged = cuda.device_array(B, np.bool_, stream=s)
     if B:
         code = 0 if method == "newton" else 1
         rtol = config.NEWTON_RTOL[np.dtype(d.dtype)] if tol <= 0.0 else 0.0
         args = (d, beta, code, tol, rtol, max_iter, nu, iterations, converged)
         block, tpb = _shape(C)
         if block:
-            _kernels().block_kernels(tpb)[0][min(B, MAX_BLOCKS), tpb](*args)
+            _kernels().block_kernels(tpb)[0][min(B, MAX_BLOCKS), tpb, s](*args)
         else:
-            _kernels().solve_rows[_grid(B, tpb), tpb](*args)
+            _kernels().solve_rows[_grid(B, tpb), tpb, s](*args)
     return nu, iterations, converged
 
 
-def _forward_device(d, y, beta, outputs):
-    """Device arrays for the requested outputs; unwanted ones are passed with 0 rows."""
+def _forward_device(d, y, beta, outputs, stream=None, out=None):
+    """Device arrays for the requested outputs, computed on ``stream``; unwanted ones are
+    passed with 0 rows. q (and grad) use the double-double root on the rows that need it
+    (``config.REFINE_Q_TOL`` of the logits' dtype), as on the CPU. ``out``: the five arrays
+    (``output_shapes``), allocated beforehand (``mgce-ref gpu-check`` times the kernel alone
+    this way); None allocates them."""
     cuda = _cuda()
+    s = _stream(stream)
     B, C = d.shape
-    dt = d.dtype
-    shapes = output_shapes(B, C, outputs)
-    out = {name: cuda.device_array(shape, dt) for name, shape in shapes.items()}
+    dt = np.dtype(d.dtype)
+    if out is None:
+        shapes = output_shapes(B, C, outputs)
+        out = {name: cuda.device_array(shape, dt, stream=s) for name, shape in shapes.items()}
     if y is None:
-        y = cuda.device_array(0, np.int64)
+        y = cuda.device_array(0, np.int64, stream=s)
     if B:
-        args = (d, y, beta, config.NEWTON_RTOL[np.dtype(dt)], config.NEWTON_MAX_ITER,
-                out["nu"], out["link"], out["worst_case"], out["loss"], out["grad"])
+        args = (d, y, beta, config.NEWTON_RTOL[dt], config.REFINE_Q_TOL[dt],
+                config.NEWTON_MAX_ITER, out["nu"], out["link"], out["worst_case"], out["loss"],
+                out["grad"])
         block, tpb = _shape(C)
         if block:
-            _kernels().block_kernels(tpb)[1][min(B, MAX_BLOCKS), tpb](*args)
+            _kernels().block_kernels(tpb)[1][min(B, MAX_BLOCKS), tpb, s](*args)
         else:
-            _kernels().forward_rows[_grid(B, tpb), tpb](*args)
+            _kernels().forward_rows[_grid(B, tpb), tpb, s](*args)
     return {name: out[name] for name in outputs}
 
 
 # ------------------------------------------------------------- host NumPy (backend contract)
 
-def solve(h, beta, method, tol, max_iter):
+def solve(h, beta, method, tol, max_iter, stream=None):
     """As ``numba_backend.solve`` for validated host logits: float64 ``nu``, iteration counts,
     convergence flags, as NumPy arrays."""
-    nu, iterations, converged = _solve_device(_cuda().to_device(h), beta, method, tol, max_iter,
-                                              np.float64)
-    return nu.copy_to_host(), iterations.copy_to_host(), converged.copy_to_host()
+    s = _stream(stream)
+    d = _cuda().to_device(h, stream=s)
+    out = _solve_device(d, beta, method, tol, max_iter, np.float64, stream)
+    out = tuple(a.copy_to_host(stream=s) for a in out)
+    _synchronize(stream)
+    return out
 
 
-def forward(h, labels, beta, outputs):
+def forward(h, labels, beta, outputs, stream=None):
     """As ``numba_backend.forward`` for validated host logits and int64 labels (or None)."""
     cuda = _cuda()
-    y = None if labels is None else cuda.to_device(labels)
-    out = _forward_device(cuda.to_device(h), y, beta, outputs)
-    return {name: a.copy_to_host() for name, a in out.items()}
+    s = _stream(stream)
+    y = None if labels is None else cuda.to_device(labels, stream=s)
+    out = _forward_device(cuda.to_device(h, stream=s), y, beta, outputs, stream)
+    out = {name: a.copy_to_host(stream=s) for name, a in out.items()}
+    _synchronize(stream)
+    return out
 
 
 # ------------------------------------------------------------------------ device inputs
@@ -154,8 +185,9 @@ def _device_view(x):
     return None
 
 
-def _device_logits(d):
-    """``(d2, squeeze)``: (B, C) float32/float64 device logits, checked as ``V.logits`` does."""
+def _device_logits(d, stream=None):
+    """``(d2, squeeze)``: (B, C) float32/float64 device logits, checked as ``V.logits`` does
+    (the finiteness kernel runs on ``stream``)."""
     dt = np.dtype(d.dtype)
     if dt.kind not in "fiu":
         raise TypeError(f"logits must have a real numeric dtype, got {dt}")
@@ -176,7 +208,7 @@ def _device_logits(d):
                              "copy (e.g. tensor.contiguous())") from None
     B, C = d.shape
     if B * C:
-        k = _first_bad(_kernels().first_nonfinite, d, B * C)
+        k = _first_bad(_kernels().first_nonfinite, d, B * C, stream=stream)
         if k < B * C:
             r, c = divmod(k, C)
             what = "NaN" if np.isnan(d[r, c]) else "an infinite value"
@@ -186,16 +218,20 @@ def _device_logits(d):
     return d, squeeze
 
 
-def _first_bad(kernel, a, n, *args):
-    """Launch a validation kernel over ``n`` items and return its flag (``n``: none bad)."""
+def _first_bad(kernel, a, n, *args, stream=None):
+    """Launch a validation kernel over ``n`` items on ``stream`` and return its flag (``n``:
+    none bad); waits for the stream."""
     cuda = _cuda()
-    bad = cuda.to_device(np.array([n], np.int64))
+    s = _stream(stream)
+    bad = cuda.to_device(np.array([n], np.int64), stream=s)
     tpb = config.THREADS_PER_BLOCK
-    kernel[_grid(n, tpb), tpb](a, *args, bad)
-    return int(bad.copy_to_host()[0])
+    kernel[_grid(n, tpb), tpb, s](a, *args, bad)
+    flag = bad.copy_to_host(stream=s)
+    _synchronize(stream)
+    return int(flag[0])
 
 
-def _device_labels(y, d, squeeze):
+def _device_labels(y, d, squeeze, stream=None):
     """int labels on the GPU for device logits ``d``, checked as ``V.labels`` does. Host labels
     are validated on the host and copied; device labels are range-checked by a kernel."""
     B, C = d.shape
@@ -203,7 +239,7 @@ def _device_labels(y, d, squeeze):
     if dy is None:
         # V.labels reads only h.shape; no need to bring the logits back.
         host = V.labels(y, np.broadcast_to(np.empty(1, np.int8), (B, C)), squeeze)
-        return _cuda().to_device(host)
+        return _cuda().to_device(host, stream=_stream(stream))
     dt = np.dtype(dy.dtype)
     if dt.kind not in "iu":
         raise ValueError(f"labels must be integers, got dtype {dt}")
@@ -214,7 +250,7 @@ def _device_labels(y, d, squeeze):
         dy = dy.reshape(1)
     elif shape != (B,):
         raise ValueError(f"labels have shape {shape}; logits with {B} rows need shape ({B},)")
-    r = _first_bad(_kernels().first_bad_label, dy, B, C) if B else B
+    r = _first_bad(_kernels().first_bad_label, dy, B, C, stream=stream) if B else B
     if r < B:
         value = int(dy[r])
         where = "label" if squeeze else f"labels[{r}]"
@@ -225,11 +261,12 @@ def _device_labels(y, d, squeeze):
 
 # ----------------------------------------------------------------------- public entry points
 
-def run(logits, labels, beta, outputs):
+def run(logits, labels, beta, outputs, stream=None):
     """Forward pass for ``_dispatch.run``: one entry per name in ``outputs``.
 
     Host input gives NumPy results (scalars and (C,) arrays for 1-D logits), device input gives
-    device arrays (scalar outputs of 1-D logits as NumPy scalars).
+    device arrays (scalar outputs of 1-D logits as NumPy scalars). ``stream``: a numba CUDA
+    stream to allocate, copy and launch on (None: numba's default stream).
     """
     need_labels = "loss" in outputs or "grad" in outputs
     d = _device_view(logits)
@@ -237,33 +274,39 @@ def run(logits, labels, beta, outputs):
         h, squeeze = V.logits(logits)
         b = V.beta(beta)
         y = V.labels(labels, h, squeeze) if need_labels else None
-        out = forward(h, y, b, outputs)
+        out = forward(h, y, b, outputs, stream)
     else:
-        d, squeeze = _device_logits(d)
+        d, squeeze = _device_logits(d, stream)
         b = V.beta(beta)
-        y = _device_labels(labels, d, squeeze) if need_labels else None
-        out = _forward_device(d, y, b, outputs)
+        y = _device_labels(labels, d, squeeze, stream) if need_labels else None
+        out = _forward_device(d, y, b, outputs, stream)
+        if squeeze:
+            _synchronize(stream)  # indexing below reads on the default stream
     return [out[k][0] if squeeze else out[k] for k in outputs]
 
 
-def run_solve(logits, beta, method, tol, max_iter, full_output):
-    """``solve_nu`` for backend="cuda" (method, tol, max_iter already validated)."""
+def run_solve(logits, beta, method, tol, max_iter, full_output, stream=None):
+    """``solve_nu`` for backend="cuda" (method, tol, max_iter already validated); ``stream`` as
+    in :func:`run`."""
     d = _device_view(logits)
     if d is None:
         h, squeeze = V.logits(logits)
         b = V.beta(beta)
-        nu, iterations, converged = solve(h, b, method, tol, max_iter)
+        nu, iterations, converged = solve(h, b, method, tol, max_iter, stream)
         nu = nu.astype(h.dtype)
         ok = converged
     else:
-        d, squeeze = _device_logits(d)
+        d, squeeze = _device_logits(d, stream)
         b = V.beta(beta)
-        nu, iterations, converged = _solve_device(d, b, method, tol, max_iter, d.dtype)
-        ok = None if full_output else converged.copy_to_host()
+        nu, iterations, converged = _solve_device(d, b, method, tol, max_iter, d.dtype, stream)
+        if not full_output:
+            ok = converged.copy_to_host(stream=_stream(stream))
+            _synchronize(stream)
     if not full_output and not ok.all():
         bad = np.flatnonzero(~ok)
         raise RuntimeError(f"{len(bad)} row(s) did not converge within max_iter={max_iter} "
                            f"(first: row {bad[0]}); raise max_iter or loosen tol")
     if squeeze:
+        _synchronize(stream)  # indexing reads on the default stream
         nu, iterations, converged = nu[0], iterations[0], converged[0]
     return (nu, SolveInfo(iterations, converged)) if full_output else nu

@@ -108,13 +108,35 @@ def test_every_kernel_compiles_to_ptx(compile_ptx, dtype):
     f = {"float64": float64, "float32": float32}[dtype]
     h, v, ints = f[:, ::1], f[::1], int64[::1]
     solve_sig = (h, float64, int64, float64, float64, int64, v, ints, boolean[::1])
-    forward_sig = (h, ints, float64, float64, int64, v, h, h, v, h)
+    forward_sig = (h, ints, float64, float64, float64, int64, v, h, h, v, h)
     solve_blocks, forward_blocks = CK.block_kernels(128)
     kernels = [(CK.solve_rows, solve_sig), (CK.forward_rows, forward_sig),
                (solve_blocks, solve_sig), (forward_blocks, forward_sig),
                (CK.first_nonfinite, (h, ints)), (CK.first_bad_label, (ints, int64, ints)),
                (CK.forward_rows,  # strided input
-                (f[:, :], int64[:], float64, float64, int64, v, h, h, v, h))]
+                (f[:, :], int64[:], float64, float64, float64, int64, v, h, h, v, h))]
     for kernel, sig in kernels:
         ptx = compile_ptx(kernel, sig)
         assert ".target sm_90" in ptx and ".entry" in ptx, kernel.py_func.__name__
+
+
+def test_the_kernels_error_free_product_is_an_fma_in_ptx(compile_ptx):
+    # On a GPU the double-double root forms a product's error by one fma (Dekker's split is
+    # broken by the compiler's contraction of a*b + c): the device copy of _refine.two_prod
+    # must compile to mul.rn.f64 (a rounding no later add may fuse with) and fma.rn.f64.
+    from numba import cuda, float64
+
+    from mgce_ref import _cuda_kernels as CK
+
+    def kernel(a, b, out):
+        p, e = CK.R.two_prod(a[0], b[0])
+        out[0] = p
+        out[1] = e
+
+    v = float64[::1]
+    ptx = cuda.compile_ptx(kernel, (v, v, v), cc=(9, 0))[0]
+    body = [line.split()[0] for line in ptx.splitlines()
+            if line.strip().startswith(("mul.", "fma.", "add.", "sub.", "neg."))]
+    assert body.count("fma.rn.f64") == 1 and body.count("mul.rn.f64") == 1, body
+    assert "mul.f64" not in body, body
+    assert CK.R.two_prod.py_func is CK._two_prod_fma

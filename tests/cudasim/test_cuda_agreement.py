@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 import pytest
-from cudasim_helpers import BETAS, SHAPES, assert_agrees, batch, to_host
+from cudasim_helpers import BETAS, ON_DEVICE, SHAPES, assert_agrees, batch, to_host
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -58,10 +58,11 @@ def test_public_functions_route_to_the_kernels(shape):
     assert_agrees(g, want_g, "loss_and_grad grad")
 
 
+@pytest.mark.skipif(ON_DEVICE, reason="a GPU's exp, log and fmas round differently from the CPU's")
 def test_thread_per_row_is_bitwise_the_cpu():
     # Same row kernels, same order of operations: no difference at all on the simulator,
-    # except q (and grad) for 1 < beta < 2, which the CPU refines with a double-double root
-    # (mgce_ref._refine) on ill-conditioned rows and the GPU does not (yet).
+    # except q (and grad) for 1 < beta < 2 on the rows that both refine with a double-double
+    # root (mgce_ref._refine), whose normalizer the CPU sums over its candidates, max first.
     h, y = batch("thread_per_row", np.float64)
     for beta in BETAS:
         got = _dispatch.run(h, y, beta, "cuda", OUTPUTS)

@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 import pytest
-from cudasim_helpers import BETAS, assert_agrees, batch, to_host
+from cudasim_helpers import BETAS, ON_DEVICE, assert_agrees, batch, to_host
 
 import mgce_ref
 
@@ -18,8 +18,8 @@ def _device(h):
 def _same_iterations(shape, got, want):
     """Thread per row runs the CPU's sums exactly; block per row sums in a tree, and the
     machine-precision stopping rule (a step no longer decreases x) may then come one step
-    earlier or later."""
-    slack = 0 if shape == "thread_per_row" else 1
+    earlier or later. On a GPU, whose exp and log round differently, so may thread per row."""
+    slack = 0 if shape == "thread_per_row" and not ON_DEVICE else 1
     assert np.abs(got - want).max() <= slack, f"iterations {got}, CPU {want}"
 
 
@@ -41,7 +41,7 @@ def test_bisection_to_machine_precision_agrees(beta):
     nu, info = mgce_ref.solve_nu(h, beta, method="bisect", backend="cuda", full_output=True)
     want, want_info = mgce_ref.solve_nu(h, beta, method="bisect", full_output=True)
     assert_agrees(nu, want, f"bisect beta={beta} nu")
-    np.testing.assert_array_equal(info.iterations, want_info.iterations)
+    _same_iterations("thread_per_row", info.iterations, want_info.iterations)
 
 
 def test_bisection_block_per_row_on_two_rows():
