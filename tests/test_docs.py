@@ -48,7 +48,7 @@ LINE_SKIP = re.compile(r"#\s*docs-test:\s*skip\b")
 RUN_LANGS = {"python", "console", "bash", "sh", "shell"}
 # import name -> what to install; a block importing one of these is skipped when it is missing
 OPTIONAL = {"torch": "torch", "entmax": "entmax", "mrcpy": "mrcpy (--no-deps)",
-            "numba.cuda": "numba-cuda", "cupy": "cupy"}
+            "numba.cuda": "numba-cuda", "cupy": "cupy", "sklearn": "scikit-learn"}
 
 
 @dataclass

@@ -28,6 +28,9 @@ def add_arguments(parser):
                              "bench/ --benchmark-json)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory measurement (a child process, B x C = 1e8)")
+    parser.add_argument("--no-training", action="store_true",
+                        help="skip the training-step benchmark (an MLP's SGD step with MGCELoss, "
+                             "MRCpy and cross-entropy; needs torch)")
 
 
 _START = [None]
@@ -55,7 +58,7 @@ def _skip_notes(skipped):
     return [f"  {backend}: {n} case(s) skipped: {reason}" for (backend, reason), n in sorted(counts.items())]
 
 
-def collect(suite_name, budget, memory=True, progress=_progress):
+def collect(suite_name, budget, memory=True, progress=_progress, training=True):
     """Run a suite and everything the JSON holds; returns the JSON-ready dict."""
     from . import cases, runner, summary
     from .memory import MEMORY_BACKENDS, measure_memory
@@ -105,8 +108,24 @@ def collect(suite_name, budget, memory=True, progress=_progress):
                 print(f"peak memory: {backend} loss_and_grad at B x C = {shape[0]} x {shape[1]} float32",
                       file=sys.stderr, flush=True)
             data["memory"].append(measure_memory(backend, shape))
+    if training and suite_name != "smoke":
+        data["training"] = _training(suite_name == "quick", progress)
     data["elapsed_seconds"] = time.perf_counter() - started
     return data
+
+
+def _training(quick, progress):
+    """The rows of :func:`mgce_ref.benchmark.training.run_training_bench` on the CPU, or one
+    row saying why not (torch missing)."""
+    from .training import run_training_bench
+
+    if progress:
+        print("training step: MLP SGD step with MGCELoss, MRCpy and CrossEntropyLoss",
+              file=sys.stderr, flush=True)
+    try:
+        return run_training_bench(device="cpu", quick=quick)
+    except ImportError as exc:
+        return [{"loss": "all", "skipped": f"torch is not installed ({exc})"}]
 
 
 def report(data, out=None):
@@ -142,6 +161,16 @@ def report(data, out=None):
                   f"input {mem['input_bytes'] / 1e6:.0f} MB, outputs {mem['output_bytes'] / 1e6:.0f} MB, "
                   f"peak rise {mem['peak_rss_rise_bytes'] / 1e6:.0f} MB, "
                   f"temporaries {mem['temporaries_bytes'] / 1e6:.0f} MB", file=out)
+    if data.get("training"):
+        from .training import format_table
+
+        rows = data["training"]
+        if rows[0].get("loss") == "all":
+            print(f"\ntraining step: skipped ({rows[0]['skipped']})", file=out)
+        else:
+            print("\ntraining step (forward, loss, backward, SGD step; loss share = loss alone / "
+                  "step):", file=out)
+            print(format_table(rows), file=out)
     notes = _skip_notes(data["skipped"])
     if notes:
         print("skipped:", *notes, sep="\n", file=out)
@@ -161,7 +190,7 @@ def run(args):
     else:
         name = args.suite or ("quick" if args.quick else "full")
         budget = args.budget if args.budget is not None else (0.5 if name == "full" else 0.15)
-        data = collect(name, budget, memory=not args.no_memory)
+        data = collect(name, budget, memory=not args.no_memory, training=not args.no_training)
     report(data)
     if args.json:
         with open(args.json, "w") as f:
