@@ -1,8 +1,8 @@
 """A/B of two versions of mgce_ref in one process: softmax passes per (beta, C) cell.
 
-    cp -r <old checkout>/mgce_ref /tmp/abpkg/mgce_main     # the old version, renamed
-    PYTHONPATH=$PWD:/tmp/abpkg python bench/ab_grid.py [--dtype float32] [--betas ...] [--classes ...]
-    PYTHONPATH=$PWD:/tmp/abpkg python bench/ab_grid.py --small   # (128, 10), (128, 100) vs F.cross_entropy
+    cp -r <old checkout>/mgce_ref <dir>/mgce_main          # the old version, renamed
+    PYTHONPATH=$PWD:<dir> python bench/ab_grid.py [--dtype float32] [--betas ...] [--classes ...]
+    PYTHONPATH=$PWD:<dir> python bench/ab_grid.py --small   # (128, 10), (128, 100) vs F.cross_entropy
 
 ``loss_and_grad`` of both versions (backend "numba") and one ``torch.softmax`` pass on the same
 logits, timed in alternating rounds (``runner.measure_interleaved``), torch on Numba's thread
