@@ -11,31 +11,31 @@ element by element and results rounded once, on store.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from . import _kernels as K
 from . import _refine as R
 from . import _validate as V
 from ._dispatch import output_shapes
 from .config import (EDGE_MARGIN, LANES, NEWTON_MAX_ITER, NEWTON_RTOL, REFINE_Q_TOL,
-                     ROWS_PER_CHUNK, WIDE_MIN)
+                     ROWS_PER_CHUNK, SERIAL_MAX_LOGITS, WIDE_MIN)
 
 #: This backend checks the logits for NaN and infinity in its own first pass over each row.
 CHECKS_FINITE = True
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad):
+def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad, chunk):
     B, C = h.shape
     table = K.row_constants(C, beta)
-    for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
+    for k in prange((B + chunk - 1) // chunk):
         _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad, table,
-                    k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK))
+                    k * chunk, min(B, (k + 1) * chunk))
 
 
 @njit(cache=True, error_model="numpy")
-def _solve_serial(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad):
-    """:func:`_solve_batch` on one thread, for a batch of one chunk (:func:`_serial`)."""
+def _solve_serial(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad, chunk):
+    """:func:`_solve_batch` on one thread, for a small batch (:func:`_chunk`)."""
     _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad,
                 K.row_constants(h.shape[1], beta), 0, h.shape[0])
 
@@ -67,22 +67,23 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
+def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, chunk):
     """One solve per row (``tol=None``, Newton's ``rtol``), then the wanted outputs from the
     classes in reach of the support.
 
     An output is wanted when its array has B rows (unwanted ones are passed with 0 rows).
+    Work items are ``chunk`` rows each (:func:`_chunk`).
     """
     B, C = h.shape
     table = K.row_constants(C, beta)
-    for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
+    for k in prange((B + chunk - 1) // chunk):
         _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table,
-                      k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK))
+                      k * chunk, min(B, (k + 1) * chunk))
 
 
 @njit(cache=True, error_model="numpy")
-def _forward_serial(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad):
-    """:func:`_forward_batch` on one thread, for a batch of one chunk (:func:`_serial`)."""
+def _forward_serial(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, chunk):
+    """:func:`_forward_batch` on one thread, for a small batch (:func:`_chunk`)."""
     _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad,
                   K.row_constants(h.shape[1], beta), 0, h.shape[0])
 
@@ -163,10 +164,15 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
             loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
 
 
-def _serial(h):
-    """Whether a batch is one chunk of rows (``config.ROWS_PER_CHUNK``): it runs on one thread
-    anyway, without the parallel region's start (about a microsecond)."""
-    return h.shape[0] <= ROWS_PER_CHUNK
+def _chunk(h):
+    """``(rows per work item, serial)`` for a batch: at most ``config.ROWS_PER_CHUNK`` rows,
+    fewer when that leaves a thread idle (64 rows of 10000 classes are work for every core), and
+    a batch of at most ``config.SERIAL_MAX_LOGITS`` logits runs on one thread, without the
+    parallel region's start (about a microsecond)."""
+    B, C = h.shape
+    if B * C <= SERIAL_MAX_LOGITS or B == 1:
+        return max(B, 1), True
+    return max(1, min(ROWS_PER_CHUNK, -(-B // get_num_threads()))), False
 
 
 def _check(h, bad):
@@ -182,9 +188,10 @@ def solve(h, beta, method, tol, max_iter):
     converged = np.empty(B, dtype=np.bool_)
     bad = np.empty(B, dtype=np.bool_)
     rtol = NEWTON_RTOL[h.dtype] if tol <= 0.0 else 0.0
-    kernel = _solve_serial if _serial(h) else _solve_batch
+    chunk, serial = _chunk(h)
+    kernel = _solve_serial if serial else _solve_batch
     kernel(h, beta, 0 if method == "newton" else 1, tol, rtol, max_iter, nu, iterations,
-           converged, bad)
+           converged, bad, chunk)
     _check(h, bad)
     return nu, iterations, converged
 
@@ -197,8 +204,9 @@ def forward(h, labels, beta, outputs):
     if labels is None:
         labels = np.zeros(0, np.int64)
     bad = np.empty(B, dtype=np.bool_)
-    kernel = _forward_serial if _serial(h) else _forward_batch
+    chunk, serial = _chunk(h)
+    kernel = _forward_serial if serial else _forward_batch
     kernel(h, labels, beta, NEWTON_RTOL[dt], REFINE_Q_TOL[dt], out["nu"], out["link"],
-           out["worst_case"], out["loss"], out["grad"], bad)
+           out["worst_case"], out["loss"], out["grad"], bad, chunk)
     _check(h, bad)
     return {name: out[name] for name in outputs}

@@ -270,3 +270,40 @@ def test_softmax_terms_are_the_closed_form_and_q_bit_for_bit():
         assert x == K.softmax(buf, n, m, vmax)
         want = [K.q_term(buf[c] - vmax, x, math.inf) for c in range(n)]
         np.testing.assert_array_equal(w, want)
+
+
+@pytest.mark.parametrize("beta", [1.4, 11.0, math.inf])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_work_items_of_any_size_give_the_same_bits(beta, dtype):
+    """The batch kernels' rows are independent: one thread or many, items of 1 to 64 rows,
+    every output is bit for bit the same (numba_backend._chunk picks the size)."""
+    from mgce_ref import numba_backend as NB
+    from mgce_ref.config import NEWTON_RTOL, REFINE_Q_TOL
+
+    rng = np.random.default_rng(7)
+    h = (3 * rng.standard_normal((67, 40))).astype(dtype)
+    h[5] = 0.0  # a constant row among them
+    y = rng.integers(0, 40, 67)
+
+    def run(kernel, chunk):
+        out = [np.empty(67, dtype), np.empty((67, 40), dtype), np.empty((67, 40), dtype),
+               np.empty(67, dtype), np.empty((67, 40), dtype)]
+        kernel(h, y, beta, NEWTON_RTOL[h.dtype], REFINE_Q_TOL[h.dtype], *out, np.empty(67, bool),
+               chunk)
+        return out
+
+    want = run(NB._forward_serial, 67)
+    for chunk in (1, 3, 34, 64):
+        for got, ref in zip(run(NB._forward_batch, chunk), want):
+            np.testing.assert_array_equal(got, ref)
+
+
+def test_a_wide_batch_of_few_rows_is_cut_for_every_thread():
+    from numba import get_num_threads
+
+    from mgce_ref import numba_backend as NB
+
+    assert NB._chunk(np.zeros((4, 10))) == (4, True)
+    assert NB._chunk(np.zeros((1, 100000))) == (1, True)
+    chunk, serial = NB._chunk(np.zeros((64, 10000)))
+    assert not serial and -(-64 // chunk) >= min(64, get_num_threads())
