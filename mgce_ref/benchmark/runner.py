@@ -349,7 +349,10 @@ def machine():
         "numba_threads": torch_threads(),
         "torch_threads": torch_threads(),
     }
-    for pkg in ("mgce_ref", "numpy", "numba", "scipy", "torch", "entmax", "MRCpy", "numba-cuda"):
+    from .. import __version__
+
+    info["mgce_ref"] = __version__  # the code that ran (an editable install's metadata can lag)
+    for pkg in ("numpy", "numba", "scipy", "torch", "entmax", "MRCpy", "numba-cuda"):
         info[pkg.lower().replace("-", "_")] = _version(pkg)
     ok, _ = cuda_status()
     info["gpu"] = _gpu_name() if ok else None
