@@ -846,17 +846,6 @@ def wide_scratch(C):
 
 
 @_jit
-def lane_sums(a, start, n, sums):
-    """``LANES`` partial sums of ``a[start:n]`` into ``sums[:LANES]`` (zeros past ``n`` must
-    be in ``a``, up to the next multiple of ``LANES``)."""
-    for j in range(LANES):
-        sums[j] = 0.0
-    for o in range(start, n, LANES):
-        for j in range(LANES):
-            sums[j] += a[o + j]
-
-
-@_jit
 def residual_wide(v, lbuf, n, vmax, x, beta, scr):
     """:func:`residual_pruned` without pruning, in SIMD: ``(f, f', curv, zmin)`` at ``x`` over
     ``v[:n]`` (the first maximum in ``v[0]``, its term by ``expm1`` first), each class's

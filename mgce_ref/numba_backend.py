@@ -1,6 +1,7 @@
 """Numba CPU backend: the row kernels of ``_kernels`` composed into ``prange`` batch kernels.
 
-Each work item takes ``ROWS_PER_CHUNK`` rows and three scratch rows: the candidate classes of
+Each work item takes a chunk of rows (at most ``ROWS_PER_CHUNK``, fewer when that leaves a
+thread idle: :func:`_chunk`) and one allocation of scratch rows: the candidate classes of
 ``_kernels.collect`` (float64), their columns (int64), and Newton's last ``log s`` of each
 (at beta = inf the terms of the logsumexp), turned into the unnormalized q (float64); no
 (B, C) temporary is made beyond the outputs. Two SIMD passes read the row (an integer max/min
