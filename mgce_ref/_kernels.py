@@ -18,6 +18,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp
@@ -142,45 +143,67 @@ def _unkey(typingctx, k):
 #: What :func:`solve_pruned` leaves in its scratch row, per class in reach of the support.
 LEFT_NOTHING, LEFT_LOG_S, LEFT_Q = 0, 1, 2
 
-#: Entries of a row that :func:`collect` compares with its threshold at once.
-BLOCK = 64
-
-
 @intrinsic
-def _above(typingctx, row, start, threshold):
-    """Bit ``i`` set where ``row[start + i] > threshold`` (a float64, rounded to the row's
-    dtype) for the ``BLOCK`` entries from ``start`` of a contiguous row: SIMD compares."""
-    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
-            and row.dtype in (types.float32, types.float64)):
+def _compress8(typingctx, row, start, skip, vmax, nbeta, buf, idx, n):
+    """Appends to ``buf[n:]`` (in its dtype) and ``idx[n:]`` the entries ``c`` of
+    ``row[start:start + 8]`` with ``row[c] - vmax > nbeta`` in float64, lanes below ``skip``
+    left out, in order, and returns ``n`` plus their count: a compare and two compress-stores
+    (``vcompresspd`` and ``vpcompressq`` with AVX-512; LLVM writes it out elsewhere), no
+    branch per entry."""
+    ok = (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
+          and row.dtype in (types.float32, types.float64)
+          and isinstance(buf, types.Array) and buf.layout == "C"
+          and buf.dtype in (types.float32, types.float64)
+          and isinstance(idx, types.Array) and idx.dtype == types.int64 and idx.layout == "C")
+    if not ok:
         return None
+    sig = types.intp(row, types.intp, types.intp, types.float64, types.float64, buf, idx,
+                     types.intp)
 
     def codegen(context, builder, signature, args):
-        ary, offset, thr = args
-        data = context.make_array(signature.args[0])(context, builder, ary).data
-        vt = ir.VectorType(context.get_value_type(row.dtype), BLOCK)
-        v = builder.load(builder.bitcast(builder.gep(data, [offset]), vt.as_pointer()), align=1)
-        t = context.cast(builder, thr, types.float64, row.dtype)
-        splat = ir.Constant(vt, ir.Undefined)
-        for i in range(BLOCK):
-            splat = builder.insert_element(splat, t, ir.Constant(ir.IntType(32), i))
-        return builder.bitcast(builder.fcmp_ordered(">", v, splat), ir.IntType(BLOCK))
-
-    return types.uint64(row, types.intp, types.float64), codegen
-
-
-@intrinsic
-def _lowest_bit(typingctx, mask):
-    """Index of the lowest set bit of a nonzero ``mask``."""
-    if mask != types.uint64:
-        return None
-
-    def codegen(context, builder, signature, args):
+        row_v, start_v, skip_v, vmax_v, nbeta_v, buf_v, idx_v, n_v = args
         i64 = ir.IntType(64)
-        fn = builder.module.declare_intrinsic(
-            "llvm.cttz", [i64], ir.FunctionType(i64, [i64, ir.IntType(1)]))
-        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
+        f64 = ir.DoubleType()
+        v8d = ir.VectorType(f64, 8)
+        v8i = ir.VectorType(i64, 8)
+        v8b = ir.VectorType(ir.IntType(1), 8)
+        data = context.make_array(signature.args[0])(context, builder, row_v).data
+        bufp = context.make_array(signature.args[5])(context, builder, buf_v).data
+        idxp = context.make_array(signature.args[6])(context, builder, idx_v).data
+        vt = ir.VectorType(context.get_value_type(row.dtype), 8)
+        v = builder.load(builder.bitcast(builder.gep(data, [start_v]), vt.as_pointer()), align=1)
+        if row.dtype == types.float32:
+            v = builder.fpext(v, v8d)
 
-    return types.intp(types.uint64), codegen
+        def splat(value, vtype):
+            out = ir.Constant(vtype, ir.Undefined)
+            for i in range(8):
+                out = builder.insert_element(out, value, ir.Constant(ir.IntType(32), i))
+            return out
+
+        lanes = ir.Constant(v8i, [ir.Constant(i64, i) for i in range(8)])
+        keep = builder.fcmp_ordered(">", builder.fsub(v, splat(vmax_v, v8d)), splat(nbeta_v, v8d))
+        keep = builder.and_(keep, builder.icmp_signed(">=", lanes, splat(skip_v, v8i)))
+        mod = builder.module
+        bt = context.get_value_type(buf.dtype)
+        vb = ir.VectorType(bt, 8)
+        store_d = cgutils.get_or_insert_function(
+            mod, ir.FunctionType(ir.VoidType(), [vb, bt.as_pointer(), v8b]),
+            "llvm.masked.compressstore.v8f64" if buf.dtype == types.float64
+            else "llvm.masked.compressstore.v8f32")
+        store_i = cgutils.get_or_insert_function(
+            mod, ir.FunctionType(ir.VoidType(), [v8i, i64.as_pointer(), v8b]),
+            "llvm.masked.compressstore.v8i64")
+        vs = v if buf.dtype == types.float64 else builder.fptrunc(v, vb)  # (exact: a row value)
+        builder.call(store_d, [vs, builder.gep(bufp, [n_v]), keep])
+        builder.call(store_i, [builder.add(splat(start_v, v8i), lanes), builder.gep(idxp, [n_v]),
+                               keep])
+        i8 = ir.IntType(8)
+        pop = mod.declare_intrinsic("llvm.ctpop", [i8], ir.FunctionType(i8, [i8]))
+        count = builder.call(pop, [builder.bitcast(keep, i8)])
+        return builder.add(n_v, builder.zext(count, i64))
+
+    return sig, codegen
 
 
 @_jit
@@ -208,15 +231,11 @@ def collect(row, beta, buf, idx):
     the CPU kernels check the logits here, not in a pass of their own; a row that is not
     finite gets no candidates.
 
-    The second pass compares ``BLOCK`` entries at a time with a threshold a little below
-    ``vmax - beta`` and looks only at those above it, each tested as the residual computes it,
-    ``v - vmax > -beta`` in float64 (not ``v > vmax - beta``, which rounds to ``v > vmax`` for
-    huge logits). A candidate has ``v - vmax > -beta`` exactly (rounding is monotone and
-    ``-beta`` is a float), so a threshold at most ``vmax - beta`` misses none; the margin,
-    ``2**-20`` relative, exceeds the roundings of the threshold, down to the row's dtype.
-    When ``vmin - vmax > -beta`` every class is a candidate and a row of 16 classes or more is
-    copied as it is (the same ``buf`` and ``idx``, without a test per class; on shorter rows the
-    test costs less than the copy's setup).
+    The second pass tests each class as the residual does, ``v - vmax > -beta`` in float64
+    (not ``v > vmax - beta``, which rounds to ``v > vmax`` for huge logits). On a row of 16
+    classes or more it runs 8 classes at a time, without a branch per class
+    (:func:`compress_candidates`); when ``vmin - vmax > -beta`` every class is a candidate and
+    such a row is copied as it is (the same ``buf`` and ``idx``, without a test per class).
     """
     vmax, vmin = extrema(row)
     if not finite(vmax, vmin):
@@ -235,29 +254,43 @@ def collect(row, beta, buf, idx):
             buf[c] = row[c]
             idx[c] = c
         return C, vmax, vmin
+    if C >= 16:
+        return compress_candidates(row, beta, vmax, buf, idx), vmax, vmin
     n = 1  # buf[0] is kept for the first maximum
     found = False
-    t = vmax - beta
-    thr = t - (abs(t) + 1.0) * 2.0**-20
-    for c0 in range(0, C, BLOCK):
-        if C < BLOCK:  # a short row: every class is looked at
-            mask = (np.uint64(1) << np.uint64(C)) - np.uint64(1)
-        elif c0 + BLOCK <= C:
-            mask = _above(row, c0, thr)
-        else:  # the last, partial block: the final BLOCK entries, less those already seen
-            mask = _above(row, C - BLOCK, thr) >> np.uint64(c0 + BLOCK - C)
-        while mask:
-            c = c0 + _lowest_bit(mask)
-            mask &= mask - np.uint64(1)
-            v = np.float64(row[c])
-            if v - vmax > -beta:
-                first = v == vmax and not found  # once per row, at no telling which: no branch
-                found = found or first
-                slot = 0 if first else n
-                buf[slot] = v
-                idx[slot] = c
-                n += not first
+    for c in range(C):  # a short row: every class is looked at
+        v = np.float64(row[c])
+        if v - vmax > -beta:
+            first = v == vmax and not found  # once per row, at no telling which: no branch
+            found = found or first
+            slot = 0 if first else n
+            buf[slot] = v
+            idx[slot] = c
+            n += not first
     return n, vmax, vmin
+
+
+@_jit
+def compress_candidates(row, beta, vmax, buf, idx):
+    """:func:`collect`'s candidates of a row of 16 classes or more: 8 entries at a time,
+    compared and compress-stored (:func:`_compress8`) in column order, then the first
+    maximum moved to the front (the entries before it shift up one). Returns their count."""
+    C = row.shape[0]
+    n = 0
+    for c0 in range(0, C - 7, 8):
+        n = _compress8(row, c0, 0, vmax, -beta, buf, idx, n)
+    if C % 8:  # the last, partial block: the final 8 entries, less those already seen
+        n = _compress8(row, C - 8, 8 - C % 8, vmax, -beta, buf, idx, n)
+    j = 0
+    while buf[j] != vmax:  # the maximum is a candidate (0 > -beta)
+        j += 1
+    m = idx[j]
+    for i in range(j, 0, -1):
+        buf[i] = buf[i - 1]
+        idx[i] = idx[i - 1]
+    buf[0] = vmax
+    idx[0] = m
+    return n
 
 
 @_jit
@@ -324,32 +357,38 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
     this is Michelot's sparsemax iteration, and as beta -> inf), so 2-6 steps suffice. The first
     step is Halley's (:func:`halley_step`), which may pass the root; Newton's step from there
     lands right of it, and the iteration is monotone from then on (:func:`newton_next`).
+    From ``config.SOFTMAX_START_BETA`` on the start is :func:`softmax_start_short`, the
+    softmax root corrected for beta, far closer there, which may lie left of the root (Newton's
+    step from the left comes first then).
     ``tol > 0``: stop once a step is at most ``tol``. ``tol <= 0`` and ``rtol <= 0``: machine
     precision, stop when a step no longer decreases ``x`` or the residual is no longer positive.
-    ``tol <= 0 < rtol`` (float32 results, ``config.NEWTON_RTOL``): stop as soon as the new
-    iterate lies provably within ``rtol |x|`` of the root (:func:`newton_error`), which spares
-    the one or two steps that only a float64 result could see. Returns ``(x, iterations,
-    converged)`` for the shifted root ``x = nu + vmax``. The CPU kernels run
+    ``tol <= 0 < rtol`` (``config.NEWTON_RTOL``: 2**-40 for float32 results, 2**-54 for
+    float64): stop as soon as the new iterate lies provably within ``rtol |x|`` of the root
+    (:func:`newton_error`), which spares the one or two steps that only confirm it. Returns
+    ``(x, iterations, converged)`` for the shifted root ``x = nu + vmax``. The CPU kernels run
     :func:`newton_pruned`, the same iteration on fewer classes.
     """
     hi = lo - (vmin - vmax)  # eq. 26, shifted
     if not hi < 0.0:  # p_max <= 1 gives x <= 0 (also catches an overflowed spread)
         hi = 0.0
-    x = newton_start(v, n, vmax, beta)
+    near = beta >= SOFTMAX_START_BETA  # see newton_pruned
+    x = softmax_start_short(v, n, vmax, beta) if near else newton_start(v, n, vmax, beta)
     if not x < hi:
         x = hi
+    if not x > lo:
+        x = lo
     halley = True  # the first step is Halley's
-    after = False  # the last step was Halley's: f < 0 means it went past the root
+    after = near  # x may lie left of the root: f < 0 is no stop there
     for it in range(1, max_iter + 1):
         f, d, curv, zmin = residual(v, n, m, vmax, x, beta)
         if f <= 0.0 and not (after and f < 0.0):
-            if it == 1 and x < hi:  # see newton_pruned
+            if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
                 continue
             return x, it, True
-        x, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
-        after = halley
-        halley = False
+        x, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley and f > 0.0)
+        after = halley and f > 0.0  # Halley's step may pass the root (from the left, Newton's)
+        halley = halley and not f > 0.0
         if stop:
             return x, it, True
     return x, max_iter, False
@@ -361,34 +400,53 @@ def newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley):
     ``(x_next, stop)``.
 
     ``f > 0`` (``x`` right of the root): Newton's step on ``phi``, which stays right of the
-    root; Halley's if ``halley`` (the first step), which may pass it. ``f < 0`` (just after
-    Halley's step): Newton's step from the left, which lands right of the root (``phi`` is
-    convex). Stop when the step no longer moves ``x`` (``x_next = x``), when
-    :func:`close_enough` (Newton's steps from the right only), or once a step is at most
-    ``tol > 0``.
+    root; if ``halley`` (the first step) and Newton's iterate is not already
+    :func:`close_enough`, Halley's (:func:`halley_step`), which may pass it. ``f < 0`` (just
+    after Halley's step): Newton's step from the left, which lands right of the root (``phi``
+    is convex). Stop when the step no longer moves ``x`` (``x_next = x``), when Newton's
+    iterate from the right is :func:`close_enough`, when a step from the left is at most
+    ``rtol |x_next|`` (``tol <= 0 < rtol``: the root lies between ``x`` and ``x_next``), or
+    once a step is at most ``tol > 0``.
     """
     step = newton_step(f, d, beta)
-    if halley:
+    # Newton's iterate from the right may be close enough, even at the first step (from a
+    # close start): then Halley's is not taken. The bound is at least ~step**2 (beta - 1)/beta
+    # (f' >= 1 near the root): the first step tries it only when that much could pass.
+    near = f > 0.0 and (not halley or step * step * (beta - 1.0) <= -rtol * beta * x) \
+        and close_enough(f, d, curv, x, x - step, zmin, beta, tol, rtol)
+    if halley and not near:
         step = halley_step(step, f, d, curv, beta)
     xn = x - step
     if xn < lo:  # unreachable in exact arithmetic; a guard against rounding
         xn = lo
     if not (xn < x if f > 0.0 else xn > x):
         return x, True
-    if f > 0.0 and not halley and close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
+    if near:
+        return xn, True
+    if f < 0.0 and tol <= 0.0 < rtol and abs(step) <= -rtol * xn:
+        # From the left, Newton's iterate lies right of the root (phi is convex): the two
+        # bracket it, so the step bounds the distance.
         return xn, True
     return xn, tol > 0.0 and abs(step) <= tol
 
 
 @_jit
 def halley_step(step, f, d, curv, beta):
-    """Halley's step on ``phi`` from Newton's ``step = phi / phi'``: ``step / (1 - L/2)`` with
-    ``L = phi phi'' / phi'**2 = step (F''/F' - (1 - 1/beta) F'/F)``, ``F = 1 + f``, ``F' = f'``,
-    ``F'' = (beta - 1)/beta sum_c s_c**(beta - 2)``; Newton's when ``L`` is outside ``[0, 1]``.
-    Its error is cubic in the start's, which spares a Newton step on most rows."""
+    """Halley's step on ``phi`` from Newton's ``step = phi / phi'``, drawn back towards Newton's
+    so as to stay right of the root: ``step (1 - L**2/2) / (1 - L/2)``, where
+    ``step / (1 - L/2)`` is Halley's and ``L = phi phi'' / phi'**2 = step (F''/F' - (1 -
+    1/beta) F'/F)``, ``F = 1 + f``, ``F' = f'``, ``F'' = (beta - 1)/beta sum_c s_c**(beta -
+    2)``; Newton's when ``L`` is outside ``[0, 1]``.
+
+    Halley's iterate lies left of Newton's by ``~L/2`` of the step and misses the root by a
+    term cubic in the start's error, of either sign; moving it back a fraction ``L`` of that
+    gap (a term of the same cubic order) lands it right of the root on most rows, where the
+    next evaluation's Newton iterate can be :func:`close_enough` at once. Its error stays cubic
+    in the start's, which spares a Newton step on most rows.
+    """
     L = step * (beta - 1.0) / beta * (curv / d - d / (1.0 + f))
     if 0.0 <= L <= 1.0:
-        return step / (1.0 - 0.5 * L)
+        return step * (1.0 - 0.5 * L * L) / (1.0 - 0.5 * L)
     return step
 
 
@@ -563,15 +621,20 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter)
     hi = lo - (vmin - vmax)
     if not hi < 0.0:
         hi = 0.0
-    x = newton_start_table(v, n, vmax, beta, table)
+    near = beta >= SOFTMAX_START_BETA  # as newton_wide
+    x = softmax_start_short(v, n, vmax, beta) if near else newton_start_table(v, n, vmax, beta,
+                                                                            table)
     if not x < hi:
         x = hi
+    if not x > lo:
+        x = lo
     halley = True
-    after = False  # just after Halley's step, x may lie left of the root: no pruning there
+    # x may lie left of the root after Halley's step, or at the softmax start: no pruning there
+    after = near
     for it in range(1, max_iter + 1):
         f, d, curv, zmin, k = residual_pruned(v, idx, lbuf, n, vmax, x, beta, not after)
         if f <= 0.0 and not (after and f < 0.0):
-            if it == 1 and x < hi:
+            if it == 1 and x < hi and not near:
                 # The start is right of the root in exact arithmetic, and its nudge exceeds
                 # its rounding: never seen, but if it were left, start over from eq. 26's
                 # end. The swap left every candidate in v[:n].
@@ -579,9 +642,9 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter)
                 continue
             return x, it, True, k
         n = k
-        xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
-        after = halley
-        halley = False
+        xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley and f > 0.0)
+        after = halley and f > 0.0  # Halley's step may pass the root (from the left, Newton's)
+        halley = halley and not f > 0.0
         if stop:
             if tol <= 0.0 and xn != x:  # the relative rule: one step past the evaluation
                 move_log_s(v, lbuf, k, vmax, x, xn, beta)
@@ -593,17 +656,19 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter)
 @_jit
 def move_log_s(v, lbuf, k, vmax, x, xn, beta):
     """``lbuf[:k]``, each class's ``log s`` at ``x`` (``-inf`` outside the support), moved to
-    ``xn < x`` within half the smallest ``beta s``: ``s`` falls by the factor ``1 - u`` with
-    ``u = (x - xn) / (beta s) <= 1/2``, so ``log s`` gains ``log1p(-u)``, a four-term series
-    for ``u < 1e-4`` (truncation < 2e-21; the step of the relative rule is ~1e-7) and the
-    logarithm afresh otherwise. (The same class stays outside the support at ``xn``.)"""
+    ``xn`` (a step of the relative rule, either way): ``s`` changes by the factor ``1 - u``
+    with ``u = (x - xn) / (beta s)``, so ``log s`` gains ``log1p(-u)``, a four-term series for
+    ``|u| < 1e-4`` (truncation < 2e-21; the step of the relative rule is ~1e-7) and the
+    logarithm afresh otherwise, as for a class that enters the support (``xn > x``)."""
     step = x - xn
     for j in range(k):
-        if lbuf[j] == -math.inf:
-            continue
         z = v[j] - vmax
+        if lbuf[j] == -math.inf:
+            if xn > x and z + xn > -beta:
+                lbuf[j] = log_s(z, xn, beta)
+            continue
         u = step / beta_s(z, x, beta)
-        if u < 1e-4:
+        if abs(u) < 1e-4:
             lbuf[j] -= u * (1.0 + u * (0.5 + u * ((1.0 / 3.0) + u * 0.25)))
         else:
             lbuf[j] = log_s(z, xn, beta)
@@ -798,36 +863,39 @@ def q_total(v, n, m, vmax, x, beta):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def wide_logs(z, x, beta, ib):
-    """``(log s, log p, beta s, in support)`` of one class, branch-free: the values of
-    :func:`log_p_and_s` (``-inf`` outside the support) with ``ib = 1/beta``.
+def wide_log_s(z, x, beta, ib):
+    """``(log s, log p, s, in support)`` of one class, branch-free, with ``ib = 1/beta``:
+    :func:`log_p_and_s`'s values within about an ulp (``-inf`` outside the support), and
+    ``s`` to a rounding.
 
-    ``r = t / beta`` is formed as ``t * ib`` plus one correction step (an exact remainder by
-    ``fma``), within half an ulp or so of the quotient without a division; near the edge
-    (``r < -1/2``) ``s`` is the two-sum :func:`beta_s` over beta, formed the same way, and
-    ``log1p(r)`` the logarithm of ``u = 1 + r`` plus the rounding lost in ``u`` otherwise.
+    ``beta s = beta + z + x`` is formed as a double-double, ``z + x`` and ``beta + (z + x)``
+    by two-sums (the second a fast one: ``|z + x| < beta`` in the support), so ``s = s_hi +
+    s_lo`` keeps its relative accuracy near the edge (``s -> 0``, where ``beta + t`` cancels)
+    and its distance to 1 near 1; ``s_hi`` is ``B / beta`` without a division (``B * ib``),
+    ``s_lo`` the rest, and ``log s = log(s_hi) + s_lo / s_hi`` (``_vmath._log_core``). Where
+    ``|r| = |t / beta| < SERIES_CUTOFF`` (beta beyond ~1e8) the double-double cannot hold
+    ``s - 1`` to full relative accuracy, and both logs are series in ``r``, as in
+    :func:`log_p_and_s`.
     """
     t = z + x
+    bz = t - z
+    t_lo = (z - (t - bz)) + (x - bz)
+    B = beta + t
+    B_lo = (t - (B - beta)) + t_lo
+    Bn = B + B_lo  # renormalized (t_lo can exceed B's ulp at the edge): a two-sum
+    bb = Bn - B
+    Bn_lo = (B - (Bn - bb)) + (B_lo - bb)
+    s = Bn * ib
+    s_lo = (fma(-s, beta, Bn) + Bn_lo) * ib
+    inside = t > -beta
+    ls = _log_core(s if inside else 1.0, s_lo if inside else 0.0)
     r = t * ib
     r = fma(fma(-r, beta, t), ib, r)
-    bs = beta_s(z, x, beta)
-    inside = t > -beta
-    edge = r < -0.5
-    se = bs * ib
-    se = fma(fma(-se, beta, bs), ib, se)
-    u = 1.0 + r
-    corr = r - (u - 1.0)
-    arg = se if edge else u
-    cr = 0.0 if edge else corr
-    arg = arg if inside else 1.0
-    ls = _log_core(arg, cr)
     series = abs(r) < SERIES_CUTOFF
     poly = 1.0 - r * (0.5 - r * (1.0 / 3.0))
     lp = t * poly if series else beta * ls
     ls = r * poly if series else ls
-    ls = ls if inside else -math.inf
-    lp = lp if inside else -math.inf
-    return ls, lp, bs, inside
+    return (ls if inside else -math.inf), (lp if inside else -math.inf), s, inside
 
 
 @_jit
@@ -846,40 +914,45 @@ def wide_scratch(C):
 
 
 @_jit
-def residual_wide(v, lbuf, n, vmax, x, beta, scr):
+def residual_wide(v, qbuf, n, vmax, x, beta, scr):
     """:func:`residual_pruned` without pruning, in SIMD: ``(f, f', curv, zmin)`` at ``x`` over
     ``v[:n]`` (the first maximum in ``v[0]``, its term by ``expm1`` first), each class's
-    ``log s`` left in ``lbuf`` (``-inf`` outside the support). ``f`` is summed in ``LANES``
-    compensated partial sums (:func:`add` lane by lane), ``f'`` and ``curv`` plainly (they only
-    set the step and the bound's quadratic term: a relative error of ``n eps`` there moves
-    neither the root nor the rule's decision). ``v``, ``lbuf`` and ``scr`` (:func:`wide_scratch`)
-    have ``LANES`` entries past ``n``."""
+    unnormalized q, ``s**(beta - 1) = p / s``, left in ``qbuf`` and its ``1 / s`` in ``scr[1]``
+    (0 and anything outside the support; :func:`move_q_wide` moves them). ``f`` is summed in
+    ``LANES`` compensated partial sums (:func:`add` lane by lane), ``f'`` and ``curv`` plainly
+    (they only set the step and the bound's quadratic term: a relative error of ``n eps``
+    there moves neither the root nor the rule's decision). ``v``, ``qbuf`` and ``scr``
+    (:func:`wide_scratch`) have ``LANES`` entries past ``n``; ``qbuf`` is 0 there."""
     prefer_512()
-    f0, d0, lbuf[0] = residual_term(0.0, x, beta, True)
+    f0, d0, ls0 = residual_term(0.0, x, beta, True)
     ib = 1.0 / beta
     pw = scr[0]
-    dw = scr[1]
+    sw = scr[1]
     cw = scr[2]
     zw = scr[3]
+    qbuf[0] = q_from_log(ls0, beta)  # not d0: its p = 1 + expm1 loses digits when p is small
+    sw[0] = beta / beta_s(0.0, x, beta)
     end = 1 + ((n - 1 + LANES - 1) // LANES) * LANES
     for c in range(1, end):
         z = v[c] - vmax
-        ls, lp, bs, inside = wide_logs(z, x, beta, ib)
+        _, lp, s, inside = wide_log_s(z, x, beta, ib)
         live = inside & (c < n)
         p = vexp(lp)
         p = p if live else 0.0
-        inv_s = beta / (bs if live else 1.0)  # lanes past n hold anything: no 0 * inf
+        inv_s = 1.0 / (s if live else 1.0)  # lanes past n hold anything: no 0 * inf
         dq = p * inv_s
-        lbuf[c] = ls
         pw[c] = p
-        dw[c] = dq
+        qbuf[c] = dq
+        sw[c] = inv_s
         cw[c] = dq * inv_s
         zw[c] = z if live else 0.0
+    for c in range(end, n + LANES):
+        qbuf[c] = 0.0
     acc = scr[4]
     for j in range(5 * LANES):
         acc[j] = 0.0
     lane_twosum(acc, pw, 1, end)
-    lane_sum(acc[2 * LANES:], dw, 1, end)
+    lane_sum(acc[2 * LANES:], qbuf, 1, end)
     lane_sum(acc[3 * LANES:], cw, 1, end)
     lane_min(acc[4 * LANES:], zw, 1, end)
     f = f0
@@ -897,23 +970,35 @@ def residual_wide(v, lbuf, n, vmax, x, beta, scr):
 
 
 @_jit
-def move_log_s_wide(v, lbuf, n, vmax, x, xn, beta):
-    """:func:`move_log_s` in SIMD: the series wherever ``u < 1e-4``, then the few classes with
-    a larger ``u`` (at the edge of the support) afresh, one by one."""
+def move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr):
+    """``qbuf[:n]``, each class's ``s**(beta - 1)`` at ``x`` with its ``1 / s`` in ``scr[1]``
+    (:func:`residual_wide`), moved to ``xn`` (a step of the relative rule, either way): ``s``
+    changes by the factor ``1 - u``, ``u = (x - xn) / (beta s)``, so q by ``exp(a)``, ``a =
+    (beta - 1) log1p(-u)``: series in ``u`` and in ``a`` (five and six terms, truncations
+    below 1e-20) where ``|u| < 1e-4`` and ``|a| < 1e-3`` (the step of the relative rule is
+    ~1e-7), :func:`q_term` afresh, one by one, for the few other classes (at the edge of the
+    support) and for those that enter it (marked in ``scr[0]``)."""
     prefer_512()
-    step = x - xn
+    inv_s = scr[1]
+    again = scr[0]
+    k = (x - xn) / beta
+    bm1 = beta - 1.0
     far = 0
     for j in range(n):
-        z = v[j] - vmax
-        u = step / beta_s(z, x, beta)
-        keep = (lbuf[j] == -math.inf) | (u >= 1e-4)
-        moved = lbuf[j] - u * (1.0 + u * (0.5 + u * ((1.0 / 3.0) + u * 0.25)))
-        lbuf[j] = lbuf[j] if keep else moved
-        far += (lbuf[j] != -math.inf) & (u >= 1e-4)
+        u = k * inv_s[j]
+        a = -bm1 * u * (1.0 + u * (0.5 + u * ((1.0 / 3.0) + u * 0.25)))
+        e = 1.0 + a * (1.0 + a * (0.5 + a * ((1.0 / 6.0) + a * ((1.0 / 24.0) + a * (1.0 / 120.0)))))
+        q = qbuf[j]
+        near = (abs(u) < 1e-4) & (abs(a) < 1e-3)
+        qbuf[j] = q * e if near else q
+        redo = ((q > 0.0) & (abs(u) >= 1e-4)) | ((q > 0.0) & (abs(a) >= 1e-3)) \
+            | ((q == 0.0) & (v[j] - vmax + xn > -beta))
+        again[j] = 1.0 if redo else 0.0
+        far += redo
     if far:
         for j in range(n):
-            if lbuf[j] != -math.inf and step / beta_s(v[j] - vmax, x, beta) >= 1e-4:
-                lbuf[j] = log_s(v[j] - vmax, xn, beta)
+            if again[j] != 0.0:
+                qbuf[j] = q_term(v[j] - vmax, xn, beta)
 
 
 @_jit
@@ -923,23 +1008,26 @@ def takes_wide(n, beta, method):
 
 
 @_jit
-def solve_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr):
+def solve_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, want_q):
     """:func:`solve_pruned` for a row that :func:`takes_wide`, in SIMD (:func:`newton_wide`,
     :func:`softmax_wide`, with the scratch ``scr`` of :func:`wide_scratch`; the rows need
     ``LANES`` entries past ``n``). Returns ``(x, iterations, converged, left)``; every candidate
-    stays in ``v[:n]``."""
+    stays in ``v[:n]``. With ``want_q`` (and ``tol <= 0``), ``qbuf[:n]`` is left holding each
+    class's unnormalized q at ``x`` (``LEFT_Q``), zeros up to ``n + LANES``."""
     if math.isinf(beta):
-        return softmax_wide(v, n, vmax, lbuf, scr), 1, True, LEFT_Q
-    x, it, ok = newton_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr)
-    return x, it, ok, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
+        return softmax_wide(v, n, vmax, qbuf, scr), 1, True, LEFT_Q
+    x, it, ok = newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
+                            want_q)
+    return x, it, ok, LEFT_Q if tol <= 0.0 and want_q else LEFT_NOTHING
 
 
 @_jit
-def newton_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr):
+def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, want_q):
     """:func:`newton_pruned` on a row with many candidates (``config.WIDE_MIN``): the same
     steps and stopping rules, each evaluation :func:`residual_wide` over all ``n`` candidates
-    (no pruning). Returns ``(x, iterations, converged)``; ``lbuf[:n]`` holds each class's
-    ``log s`` at ``x`` as :func:`newton_pruned` leaves it.
+    (no pruning). Returns ``(x, iterations, converged)``; with ``want_q`` and ``tol <= 0``,
+    ``qbuf[:n]`` holds each class's ``s**(beta - 1)`` at ``x`` (from the last evaluation,
+    moved to ``x`` by :func:`move_q_wide` when the relative rule stopped one step after it).
 
     From ``config.SOFTMAX_START_BETA`` on, Newton starts at :func:`softmax_start` (the
     softmax root corrected for beta, 1e-1 to 1e-7 from the root where the tangent start of
@@ -961,7 +1049,7 @@ def newton_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr):
     halley = True
     left = near  # x may lie left of the root (f < 0 is no stop there)
     for it in range(1, max_iter + 1):
-        f, d, curv, zmin = residual_wide(v, lbuf, n, vmax, x, beta, scr)
+        f, d, curv, zmin = residual_wide(v, qbuf, n, vmax, x, beta, scr)
         if f <= 0.0 and not (left and f < 0.0):
             if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
@@ -975,8 +1063,8 @@ def newton_wide(v, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr):
             left = halley  # Halley's step may pass the root
             halley = False
         if stop:
-            if tol <= 0.0 and xn != x:
-                move_log_s_wide(v, lbuf, n, vmax, x, xn, beta)
+            if tol <= 0.0 and want_q and xn != x:
+                move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
             return xn, it, True
         x = xn
     return x, max_iter, False
@@ -987,18 +1075,61 @@ def softmax_start(v, n, vmax, beta, scr):
     """Newton's start for large beta: the softmax root ``x_inf = -log sum_c exp(z_c)``, plus
     the first-order change of the root with ``1/beta``: ``log p_c = y_c - y_c**2/(2 beta) +
     O(beta**-2)`` with ``y_c = z_c + x``, so the root moves by ``sum_c w_c y_c**2 / (2 beta)``
-    with ``w`` the softmax. On either side of the root (:func:`newton_wide`)."""
+    with ``w`` the softmax, ``E_w[(z + x_inf)**2] = var_w(z) + (E_w[z] + x_inf)**2``. One pass:
+    the sums of ``exp(z)``, ``exp(z) z`` and ``exp(z) z**2`` in lanes (a start needs no
+    compensation). Measured right of the root on every row tried (:func:`newton_wide` also
+    takes a start left of it)."""
     prefer_512()
-    w = scr[0]
+    w0 = scr[0]
+    w1 = scr[1]
+    w2 = scr[2]
     end = ((n + LANES - 1) // LANES) * LANES
     for c in range(end):
-        e = vexp(v[c] - vmax)
-        w[c] = e if c < n else 0.0
-    xs = -math.log(sum_wide(w, 0, end, scr))
-    for c in range(end):
-        y = v[c] - vmax + xs
-        w[c] = w[c] * y * y if c < n else 0.0
-    return xs + sum_wide(w, 0, end, scr) * math.exp(xs) / (2.0 * beta)
+        z = v[c] - vmax
+        e = vexp(z)
+        e = e if c < n else 0.0
+        z = z if c < n else 0.0
+        w0[c] = e
+        w1[c] = e * z
+        w2[c] = e * z * z
+    acc = scr[4]
+    for j in range(3 * LANES):
+        acc[j] = 0.0
+    lane_sum(acc, w0, 0, end)
+    lane_sum(acc[LANES:], w1, 0, end)
+    lane_sum(acc[2 * LANES:], w2, 0, end)
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for j in range(LANES):
+        s0 += acc[j]
+        s1 += acc[LANES + j]
+        s2 += acc[2 * LANES + j]
+    return start_from_moments(s0, s1, s2, beta)
+
+
+@_jit
+def softmax_start_short(v, n, vmax, beta):
+    """:func:`softmax_start` for a short row (:func:`newton_pruned`), with ``math.exp``."""
+    s0 = 0.0
+    s1 = 0.0
+    s2 = 0.0
+    for c in range(n):
+        z = v[c] - vmax
+        e = math.exp(z)
+        s0 += e
+        s1 += e * z
+        s2 += e * z * z
+    return start_from_moments(s0, s1, s2, beta)
+
+
+@_jit
+def start_from_moments(s0, s1, s2, beta):
+    """:func:`softmax_start` from the sums of ``exp(z)``, ``exp(z) z``, ``exp(z) z**2``."""
+    xs = -math.log(s0)
+    m1 = s1 / s0
+    spread = max(0.0, s2 / s0 - m1 * m1) + (m1 + xs) ** 2
+    return xs + spread / (2.0 * beta)
 
 
 @_jit
@@ -1030,18 +1161,6 @@ def sum_wide(a, start, end, scr):
 
 
 @_jit
-def q_wide(w, n, beta, scr):
-    """The unnormalized q of every class from its ``log s`` in ``w[:n]`` (``-inf`` outside
-    the support), in place, by ``_vmath.vexp``; returns their sum (:func:`sum_wide`)."""
-    prefer_512()
-    end = ((n + LANES - 1) // LANES) * LANES
-    for c in range(end):
-        e = vexp((beta - 1.0) * w[c])
-        w[c] = e if c < n else 0.0
-    return sum_wide(w, 0, end, scr)
-
-
-@_jit
 def p_wide(v, n, vmax, x, beta, w):
     """``p_c`` (eq. 14) of ``v[:n]`` into ``w[:n]`` in SIMD (0 outside the support)."""
     prefer_512()
@@ -1051,5 +1170,5 @@ def p_wide(v, n, vmax, x, beta, w):
         if math.isinf(beta):
             lp = z + x
         else:
-            lp = wide_logs(z, x, beta, ib)[1]
+            lp = wide_log_s(z, x, beta, ib)[1]
         w[c] = vexp(lp)

@@ -16,13 +16,15 @@ EDGE_MARGIN = 1e-9
 #: limit is a guard, never reached on finite input (the iteration is monotone).
 NEWTON_MAX_ITER = 100
 
-#: Newton's stopping rule at ``tol=None``, by the results' dtype (numba and cuda backends). 0:
-#: machine precision, until a step no longer moves the root. A float32 row stops as soon as
-#: its next iterate lies provably within NEWTON_RTOL * |x| of the root (``_kernels.newton_error``),
-#: 2**-17 of a float32 ulp: its results keep all that float32 can hold, and the one or two
-#: last steps, which only float64 could see, are not taken. (numpy and exact always solve to
-#: float64 precision.)
-NEWTON_RTOL = {np.dtype(np.float64): 0.0, np.dtype(np.float32): 2.0**-40}
+#: Newton's stopping rule at ``tol=None``, by the results' dtype (numba and cuda backends): a
+#: row stops as soon as its next iterate lies provably within NEWTON_RTOL * |x| of the root
+#: (``_kernels.newton_error`` for a step from the right; a step from the left brackets the
+#: root), or when a step no longer moves it. float32: 2**-40, 2**-17 of a float32 ulp: its
+#: results keep all that float32 can hold, and the one or two last steps, which only float64
+#: could see, are not taken. float64: 2**-54, a quarter of an ulp: the step that would only
+#: confirm the root is not taken. (numpy and exact always solve until a step no longer
+#: moves the root.)
+NEWTON_RTOL = {np.dtype(np.float64): 2.0**-54, np.dtype(np.float32): 2.0**-40}
 
 #: Machine-precision bisection (tol=None) splits geometrically while the bracket spans
 #: binades and arithmetically after, so it needs at most ~140 steps from any bracket.

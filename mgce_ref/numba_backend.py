@@ -58,7 +58,7 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
             continue
         if K.takes_wide(n, beta, method):
             x, it, ok, _ = K.solve_wide(buf, lbuf, n, vmax, vmin, table, beta, tol, rtol,
-                                        max_iter, scr)
+                                        max_iter, scr, False)
         else:
             x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta,
                                              method, tol, rtol, max_iter)
@@ -109,7 +109,7 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
         wide = K.takes_wide(n, beta, 0)  # the SIMD path, solve and outputs
         if wide:
             x, _, _, left = K.solve_wide(buf, wbuf, n, vmax, vmin, table, beta, 0.0, rtol,
-                                         NEWTON_MAX_ITER, scr)
+                                         NEWTON_MAX_ITER, scr, want_q or want_grad)
         else:
             x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, table, beta, 0,
                                               0.0, rtol, NEWTON_MAX_ITER)
@@ -127,9 +127,7 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                 for j in range(n):
                     p[r, idx[j]] = K.p_term(buf[j] - vmax, x, beta)
         if want_q or want_grad:
-            if wide and left == K.LEFT_LOG_S:
-                total = K.q_wide(wbuf, n, beta, scr)
-            elif wide and left == K.LEFT_Q:
+            if wide:  # LEFT_Q, zeros past n
                 total = K.sum_wide(wbuf, 0, ((n + LANES - 1) // LANES) * LANES, scr)
             else:
                 total = 0.0
@@ -154,9 +152,17 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                     total, comp = K.add(total, comp, wbuf[j])
                 total += comp
             out = q if want_q else grad
-            out[r] = 0.0
-            for j in range(n):
-                out[r, idx[j]] = wbuf[j] / total
+            if n == C:  # every class a candidate: the first maximum, then column order
+                m = idx[0]
+                for c in range(m):
+                    out[r, c] = wbuf[c + 1] / total
+                out[r, m] = wbuf[0] / total
+                for c in range(m + 1, C):
+                    out[r, c] = wbuf[c] / total
+            else:
+                out[r] = 0.0
+                for j in range(n):
+                    out[r, idx[j]] = wbuf[j] / total
             if want_q and want_grad:
                 grad[r] = q[r]
             if want_grad:

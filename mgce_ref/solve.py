@@ -29,18 +29,18 @@ def solve_nu(logits, beta, *, method="newton", tol=None, max_iter=None, backend=
     beta : float in [1, inf]
         1 and inf use the closed forms (sparsemax, -logsumexp) with ``method="newton"``.
     method : {"newton", "bisect"}
-        "newton": Newton on ``||[s(nu)]_+||_beta - 1``, convex and nearly linear, from a point
-        right of the root (numba and cuda: the root of a tangent lower bound of eq. 13,
-        ``_kernels.newton_start``; numpy: the upper end of the eq. 26 bracket); monotone, 1-8
-        residual evaluations. "bisect": the paper's Algorithm 1, bisection on the eq. 26
-        bracket.
+        "newton": Newton on ``||[s(nu)]_+||_beta - 1``, convex and nearly linear (numba and
+        cuda: from the root of a tangent lower bound of eq. 13, ``_kernels.newton_start``, or
+        for beta >= 8 the softmax root corrected for beta; numpy: from the upper end of the
+        eq. 26 bracket); 1-8 residual evaluations. "bisect": the paper's Algorithm 1,
+        bisection on the eq. 26 bracket.
     tol : float or None
-        None: to machine precision. For float32 logits, whose ``nu`` is rounded to float32,
-        Newton (numba and cuda) stops once the root is provably within
-        ``config.NEWTON_RTOL[float32] = 2**-40`` relative, far below float32's resolution:
-        one or two steps fewer than float64 needs (cast the logits to float64 for a float64
-        root). A number: stop when the Newton step, or the bisection interval's width, is at
-        most ``tol`` (``tol=1e-4`` with "bisect" is MRCpy's rule).
+        None: to machine precision. Newton (numba and cuda) stops once the root is provably
+        within ``config.NEWTON_RTOL`` relative: 2**-54 (a quarter ulp) for float64 logits,
+        2**-40 for float32 logits, whose ``nu`` is rounded to float32 (one or two steps
+        fewer: cast the logits to float64 for a float64 root). A number: stop when the Newton
+        step, or the bisection interval's width, is at most ``tol`` (``tol=1e-4`` with
+        "bisect" is MRCpy's rule).
     max_iter : int or None
         Limit on residual evaluations (default 100 for Newton, 300 for bisection; brentq
         iterations for "exact", default ``config.EXACT_MAX_ITER``).

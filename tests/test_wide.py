@@ -11,6 +11,7 @@ from mgce_ref import _kernels as K
 from mgce_ref.config import LANES, NEWTON_MAX_ITER, WIDE_MIN
 
 BETAS = (1.4, 2.0, 5.0, 11.0, 100.0, 1e4, 1e6)
+EPS = float(np.finfo(np.float64).eps)
 
 
 def candidates(row, beta, fill):
@@ -52,7 +53,10 @@ def test_residual_wide_is_the_scalar_residual(beta, fill):
                 # rougher of the two; it only scales the stopping bound's quadratic term
                 np.testing.assert_allclose(got[2], want[2], rtol=1e-11)
                 assert got[3] == want[3]
-                np.testing.assert_allclose(lw[:n], ls[:n], rtol=1e-14, atol=1e-300)
+                # q = s**(beta - 1) = p / s of every class, 0 outside the support and past n
+                q = np.array([K.q_from_log(v, beta) for v in ls[:n]])
+                np.testing.assert_allclose(lw[:n], q, rtol=1e-13, atol=1e-300)
+                assert np.all(lw[n:n + LANES] == 0.0)
 
 
 @pytest.mark.parametrize("rtol", [0.0, 2.0**-40])
@@ -66,20 +70,18 @@ def test_newton_wide_finds_the_scalar_root(beta, rtol):
                 continue
             lw = np.full(C + LANES, np.nan)
             x, it, ok = K.newton_wide(buf, lw, n, vmax, vmin, table, beta, 0.0, rtol,
-                                      NEWTON_MAX_ITER, K.wide_scratch(C))
+                                      NEWTON_MAX_ITER, K.wide_scratch(C), True)
             ls = np.empty(C + LANES)
             want, _, _, k = K.newton_pruned(buf.copy(), idx.copy(), ls, n, vmax, vmin, table, beta,
                                             0.0, rtol, NEWTON_MAX_ITER)
             assert ok and it <= 8
             tol = 4 * np.spacing(max(1.0, abs(want))) if rtol == 0.0 else 2 * rtol * abs(want)
             assert abs(x - want) <= tol, (C, beta, x, want)
-            # lbuf holds log s at x, every class (-inf outside the support)
+            # lbuf holds q = s**(beta - 1) at x, every class (0 outside the support)
             for j in range(n):
-                exact = K.log_s(buf[j] - vmax, x, beta) if buf[j] - vmax + x > -beta else -np.inf
-                if np.isfinite(exact):
-                    assert abs(lw[j] - exact) <= 1e-12 * (1 + abs(exact)), (j, lw[j], exact)
-                else:
-                    assert lw[j] == -np.inf
+                exact = K.q_term(buf[j] - vmax, x, beta)
+                assert abs(lw[j] - exact) <= 1e-13 * exact + 1e-300, (j, lw[j], exact)
+            assert np.all(lw[n:n + LANES] == 0.0)
 
 
 @pytest.mark.parametrize("fill", [0.0, np.nan, np.inf])
@@ -107,3 +109,69 @@ def test_collect_copies_a_row_whose_every_class_is_a_candidate():
             order = [7] + [c for c in range(200) if c != 7]
             np.testing.assert_array_equal(idx[:n], order)
             np.testing.assert_array_equal(buf[:n], row.astype(np.float64)[order])
+
+
+def reference_candidates(row, beta):
+    """What ``collect`` must return: the first maximum, then every other class with
+    ``v - vmax > -beta`` in float64, in column order."""
+    v = row.astype(np.float64)
+    vmax = v.max()
+    first = int(np.argmax(v))
+    rest = [c for c in range(v.shape[0]) if c != first and v[c] - vmax > -beta]
+    return [first] + rest
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("beta", [1.02, 2.0, 11.0, 100.0])
+def test_collect_compresses_the_candidates_in_column_order(beta, dt):
+    """Rows of 16 classes or more are compared and compress-stored 8 at a time, the last
+    partial block overlapping the one before it: every length mod 8, ties for the maximum
+    anywhere, candidates in the overlap, a huge offset."""
+    rng = np.random.default_rng(7)
+    for C in (16, 17, 23, 31, 37, 64, 65, 100, 301):
+        for trial in range(6):
+            row = beta * rng.standard_normal(C)
+            if trial == 1:
+                row[C - 1] = row[3] = row.max() + 0.5  # a tie, the later one in the last block
+            if trial == 2:
+                row[C - 3:] = row.max()  # every lane of the overlap a candidate
+            if trial == 3:
+                row += 1e7
+            row = row.astype(dt)
+            buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
+            want = reference_candidates(row, beta)
+            assert n == len(want)
+            np.testing.assert_array_equal(idx[:n], want)
+            np.testing.assert_array_equal(buf[:n], row.astype(np.float64)[want])
+
+
+@pytest.mark.parametrize("beta", [1.4, 2.0, 11.0, 1e4])
+def test_move_q_wide_is_a_fresh_evaluation(beta):
+    """q moved by the series equals q evaluated at the new point, for steps either way, and
+    the classes at the edge (moved afresh) or entering the support (xn > x) are right too."""
+    rng = np.random.default_rng(9)
+    C = 40
+    for trial in range(20):
+        row = 0.5 * beta * rng.standard_normal(C)
+        buf, idx, n, vmax, vmin = candidates(row, beta, 0.0)
+        if n < WIDE_MIN:
+            continue
+        x = K.base(C, beta) * rng.uniform(0.2, 0.8)
+        step = rng.choice([-1.0, 1.0]) * 10.0 ** rng.uniform(-9, -5)
+        xn = x - step
+        # a class just outside the support at x that enters at xn > x (inside, leaving, at
+        # xn < x)
+        j = n - 1
+        buf[j] = vmax - beta - x - 0.5 * (xn - x)
+        assert (buf[j] - vmax + xn > -beta) == (xn > x)
+        scr = K.wide_scratch(C)
+        q = np.full(C + LANES, np.nan)
+        K.residual_wide(buf, q, n, vmax, x, beta, scr)
+        K.move_q_wide(buf, q, n, vmax, x, xn, beta, scr)
+        for c in range(n):
+            want = K.q_term(buf[c] - vmax, xn, beta)
+            # q = exp((beta - 1) log s) carries ~(beta - 1) |log s| eps of its own
+            cond = 4.0 + 2.0 * (beta - 1.0) * abs(math.log(want)) if want > 0.0 else 0.0
+            assert abs(q[c] - want) <= cond * EPS * want + 1e-300, (c, q[c], want, step)
+        if beta < 100.0:  # (at beta = 1e4 an entering class's s**(beta - 1) underflows)
+            assert (q[j] > 0.0) == (xn > x)
