@@ -3,7 +3,9 @@
 Every backend module (``numpy_backend``, ``numba_backend``, ``exact``, ``cuda_backend``) has
 ``solve(h, beta, method, tol, max_iter) -> (nu, iterations, converged)`` and
 ``forward(h, labels, beta, outputs) -> {name: array}`` on validated (B, C) float32/float64
-C-contiguous logits and int64 labels; results come back in ``h.dtype``.
+C-contiguous logits and int64 labels; results come back in ``h.dtype``. A backend with
+``CHECKS_FINITE`` (``CHECKS_LABELS``) is given logits not yet checked for NaN and infinities
+(int64 labels not yet checked for range) and raises ``_validate.BadRows`` on such a row.
 """
 
 import importlib
@@ -11,6 +13,10 @@ import importlib
 from . import _validate as V
 
 _MODULES = {"numba": "numba_backend", "numpy": "numpy_backend", "exact": "exact", "cuda": "cuda_backend"}
+
+#: name -> (module, its ``require_available`` or None), filled on first use: the import
+#: machinery and a getattr that misses cost about 2 us of every call.
+_LOADED = {}
 
 
 def output_shapes(B, C, outputs):
@@ -23,8 +29,11 @@ def output_shapes(B, C, outputs):
 
 def get_backend(name):
     """The backend module for ``name`` ("numba", "numpy", "exact", "cuda")."""
-    mod = importlib.import_module(f".{_MODULES[V.backend(name)]}", __package__)
-    check = getattr(mod, "require_available", None)
+    loaded = _LOADED.get(name) if isinstance(name, str) else None  # a list is not hashable
+    if loaded is None:
+        mod = importlib.import_module(f".{_MODULES[V.backend(name)]}", __package__)
+        loaded = _LOADED[name] = (mod, getattr(mod, "require_available", None))
+    mod, check = loaded
     if check is not None:
         check()
     return mod
@@ -36,12 +45,17 @@ def validated_logits(logits, mod):
     return V.logits(logits, check_finite=not getattr(mod, "CHECKS_FINITE", False))
 
 
-def call(fn, h, squeeze, *args):
-    """``fn(h, *args)``, turning a backend's ``_validate.NonFinite`` into the user's ValueError."""
+def call(fn, h, squeeze, *args, labels=None):
+    """``fn(h, *args)``, turning a backend's ``_validate.BadRows`` into the user's ValueError:
+    the one for a label out of range if any of ``labels`` is (a backend that checks them,
+    ``CHECKS_LABELS``, stops at either kind of bad row), else the one for non-finite logits."""
     try:
         return fn(h, *args)
-    except V.NonFinite:
-        raise V.nonfinite_error(h, squeeze) from None
+    except V.BadRows:
+        pass  # raised below, outside the handler: the user's error has no BadRows context
+    if labels is not None:
+        V.label_range(labels, h.shape[1], squeeze)
+    raise V.nonfinite_error(h, squeeze)
 
 
 def run(logits, labels, beta, backend, outputs):
@@ -51,6 +65,8 @@ def run(logits, labels, beta, backend, outputs):
     mod = get_backend(backend)
     h, squeeze = validated_logits(logits, mod)
     b = V.beta(beta)
-    y = V.labels(labels, h, squeeze) if ("loss" in outputs or "grad" in outputs) else None
-    out = call(mod.forward, h, squeeze, y, b, outputs)
+    y = None
+    if "loss" in outputs or "grad" in outputs:
+        y = V.labels(labels, h, squeeze, check_range=not getattr(mod, "CHECKS_LABELS", False))
+    out = call(mod.forward, h, squeeze, y, b, outputs, labels=y)
     return [out[k][0] if squeeze else out[k] for k in outputs]

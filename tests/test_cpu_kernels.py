@@ -288,14 +288,43 @@ def test_work_items_of_any_size_give_the_same_bits(beta, dtype):
     def run(kernel, chunk):
         out = [np.empty(67, dtype), np.empty((67, 40), dtype), np.empty((67, 40), dtype),
                np.empty(67, dtype), np.empty((67, 40), dtype)]
-        kernel(h, y, beta, NEWTON_RTOL[h.dtype], REFINE_Q_TOL[h.dtype], *out, np.empty(67, bool),
-               chunk)
+        assert kernel(h, y, beta, NEWTON_RTOL[h.dtype], REFINE_Q_TOL[h.dtype], *out, chunk) == -1
         return out
 
     want = run(NB._forward_serial, 67)
     for chunk in (1, 3, 34, 64):
         for got, ref in zip(run(NB._forward_batch, chunk), want):
             np.testing.assert_array_equal(got, ref)
+
+
+@pytest.mark.parametrize("kind", ["label", "nan"])
+def test_the_batch_kernels_return_the_first_bad_row(kind):
+    """A bad label or a non-finite logit marks its row; every kernel returns the lowest such row
+    (numba_backend.forward raises _validate.BadRows with it), over work items of any size."""
+    from mgce_ref import numba_backend as NB
+    from mgce_ref.config import NEWTON_RTOL, REFINE_Q_TOL
+
+    rng = np.random.default_rng(8)
+    h = rng.standard_normal((67, 10))
+    y = rng.integers(0, 10, 67)
+    for r in (41, 5, 60):
+        if kind == "label":
+            y[r] = 10 if r != 5 else -1
+        else:
+            h[r, 3] = np.nan
+    out = [np.empty(67), np.empty((67, 10)), np.empty((67, 10)), np.empty(67), np.empty((67, 10))]
+    args = (h, y, 2.0, NEWTON_RTOL[h.dtype], REFINE_Q_TOL[h.dtype], *out)
+    assert NB._forward_serial(*args, 67) == 5
+    sargs = (h, 2.0, 0, 0.0, 0.0, 100, np.empty(67), np.empty(67, np.int64), np.empty(67, bool))
+    assert NB._solve_serial(*sargs, 67) == (5 if kind == "nan" else -1)
+    for chunk in (1, 3, 34, 64):
+        assert NB._forward_batch(*args, chunk) == 5
+        assert NB._solve_batch(*sargs, chunk) == (5 if kind == "nan" else -1)
+    # labels are passed, and checked, only with loss or grad wanted
+    out = [np.empty(67), np.empty((67, 10)), np.empty((67, 10)), np.empty(0), np.empty((0, 10))]
+    args = (h, np.zeros(0, np.int64), 2.0, NEWTON_RTOL[h.dtype], REFINE_Q_TOL[h.dtype], *out)
+    assert NB._forward_serial(*args, 67) == (5 if kind == "nan" else -1)
+    assert NB._forward_batch(*args, 3) == (5 if kind == "nan" else -1)
 
 
 def test_a_wide_batch_of_few_rows_is_cut_for_every_thread():

@@ -92,6 +92,87 @@ def test_labels_of_1d_logits():
         mgce_ref.loss([0.0, 1.0], "1", beta=2.0)
 
 
+# numba_backend checks the labels' range in its kernels (CHECKS_LABELS): (4, 10) runs on one
+# thread, (300, 10) in work items of several rows on every thread (numba_backend._chunk).
+@pytest.mark.parametrize("shape", [(4, 10), (300, 10)])
+@pytest.mark.parametrize("row", ["first", "middle", "last"])
+@pytest.mark.parametrize("value, kind, label_dtype", [
+    (10, "is out of range for 10 classes", np.int64), (-1, "is negative", np.int64),
+    (2**40, "is out of range for 10 classes", np.int64), (-2**62, "is negative", np.int64),
+    (10, "is out of range for 10 classes", np.int32), (-1, "is negative", np.int8),
+    (255, "is out of range for 10 classes", np.uint8)])
+def test_a_bad_label_names_its_row(backend, shape, row, value, kind, label_dtype):
+    B, C = shape
+    r = {"first": 0, "middle": B // 2 + 1, "last": B - 1}[row]
+    rng = np.random.default_rng(B + r)
+    h = rng.standard_normal(shape).astype(np.float32)
+    y = rng.integers(0, C, B).astype(label_dtype)
+    y[r] = value
+    y[-1 if r == 0 else 0] = C - 1  # a valid label at the edge, next to the bad one
+    for name in WITH_LABELS:
+        with pytest.raises(ValueError, match=rf"^labels\[{r}\] = {value} {kind}; labels must lie in \[0, 9\]$"):
+            ALL[name](h, y, 2.0, backend)
+    for beta in (1.0, 11.0, math.inf):  # only the loss and the gradient read the labels
+        mgce_ref.link(h, beta, backend=backend)
+
+
+def test_the_first_of_several_bad_labels_is_named(backend):
+    """Rows in different work items of the parallel kernel; the lower row is named."""
+    h = np.zeros((300, 10))
+    y = np.zeros(300, np.int64)
+    y[[7, 130, 299]] = [-5, 10, 11]
+    with pytest.raises(ValueError, match=r"^labels\[7\] = -5 is negative"):
+        mgce_ref.loss(h, y, 2.0, backend=backend)
+    y[7] = 0
+    with pytest.raises(ValueError, match=r"^labels\[130\] = 10 is out"):
+        mgce_ref.loss(h, y, 2.0, backend=backend)
+
+
+@pytest.mark.parametrize("value, kind", [(5, "is out of range for 5 classes"), (-2, "is negative")])
+def test_a_bad_label_of_1d_logits(backend, value, kind):
+    for name in WITH_LABELS:
+        for y in (value, np.int64(value), np.array(value), np.array(value, np.int16)):
+            with pytest.raises(ValueError, match=rf"^label = {value} {kind}; labels must lie in \[0, 4\]$"):
+                ALL[name](np.arange(5.0), y, 2.0, backend)
+
+
+def test_uint64_labels_are_named_as_given(backend):
+    """A uint64 label above 2**63 has no int64 copy: it is checked before the kernel."""
+    y = np.array([1, 2**63 + 5, 0], np.uint64)
+    with pytest.raises(ValueError, match=rf"^labels\[1\] = {2**63 + 5} is out of range for 3 classes"):
+        mgce_ref.loss(np.zeros((3, 3)), y, 2.0, backend=backend)
+
+
+def test_a_bad_label_and_a_nonfinite_logit():
+    """numba checks both in its kernel, numpy and exact refuse non-finite logits before reading
+    the labels: each backend names the same problem as it did before the kernel checked labels."""
+    h = np.zeros((300, 10))
+    h[3, 4] = np.nan
+    y = np.zeros(300, np.int64)
+    y[200] = 10
+    for name in WITH_LABELS:
+        with pytest.raises(ValueError, match=r"^labels\[200\] = 10 is out of range"):
+            ALL[name](h, y, 2.0, "numba")
+        for backend in ("numpy", "exact"):
+            with pytest.raises(ValueError, match=r"^logits row 3 contains NaN \(column 4\)"):
+                ALL[name](h, y, 2.0, backend)
+    y[200] = 0  # the NaN alone, after the kernel has checked every label
+    with pytest.raises(ValueError, match=r"^logits row 3 contains NaN \(column 4\)") as info:
+        mgce_ref.loss(h, y, 2.0)
+    assert info.value.__context__ is None and info.value.__cause__ is None
+
+
+def test_labels_in_any_layout_and_integer_dtype(backend):
+    rng = np.random.default_rng(3)
+    h = rng.standard_normal((300, 10))
+    y = rng.integers(0, 10, 300)
+    want = mgce_ref.loss_and_grad(h, y, 2.0, backend=backend)
+    for other in (y.astype(np.int8), y.astype(np.uint8), y.astype(np.uint32), y.astype(np.uint64),
+                  np.repeat(y, 2)[::2], y.tolist(), y.astype(">i8")):
+        for got, ref in zip(mgce_ref.loss_and_grad(h, other, 2.0, backend=backend), want):
+            np.testing.assert_array_equal(got, ref)
+
+
 @pytest.mark.parametrize("logits, exc, match", [
     (np.zeros((2, 2, 2)), ValueError, r"logits must have shape \(C,\) or \(B, C\), got shape \(2, 2, 2\)"),
     (np.float64(1.0), ValueError, r"got shape \(\)"),
@@ -169,3 +250,18 @@ def test_1d_logits_give_scalars_and_vectors():
 def test_bad_solver_options(backend, kw, exc, match):
     with pytest.raises(exc, match=match):
         mgce_ref.solve_nu(H, 2.0, backend=backend, **kw)
+
+
+def test_labels_leave_the_range_to_a_backend_that_checks_it():
+    """``check_range=False`` (numba_backend.CHECKS_LABELS): int64 labels pass as they are; labels
+    whose int64 copy would change (uint64 above 2**63) are still checked here."""
+    from mgce_ref import _validate as V
+
+    h = np.zeros((2, 3))
+    y = np.array([0, 3])
+    assert V.labels(y, h, False, check_range=False) is y
+    assert V.labels(y.astype(np.int8), h, False, check_range=False).dtype == np.int64
+    with pytest.raises(ValueError, match=r"labels\[1\] = 3 is out of range"):
+        V.labels(y, h, False)
+    with pytest.raises(ValueError, match=rf"labels\[1\] = {2**63 + 1} is out of range"):
+        V.labels(np.array([0, 2**63 + 1], np.uint64), h, False, check_range=False)
