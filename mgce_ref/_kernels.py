@@ -372,7 +372,7 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
     if not hi < 0.0:  # p_max <= 1 gives x <= 0 (also catches an overflowed spread)
         hi = 0.0
     near = beta >= SOFTMAX_START_BETA  # see newton_pruned
-    x = softmax_start_short(v, n, vmax, beta) if near else newton_start(v, n, vmax, beta)
+    x = softmax_start_short(v, n, m, vmax, beta) if near else newton_start(v, n, vmax, beta)
     if not x < hi:
         x = hi
     if not x > lo:
@@ -622,8 +622,8 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter)
     if not hi < 0.0:
         hi = 0.0
     near = beta >= SOFTMAX_START_BETA  # as newton_wide
-    x = softmax_start_short(v, n, vmax, beta) if near else newton_start_table(v, n, vmax, beta,
-                                                                            table)
+    x = softmax_start_short(v, n, 0, vmax, beta) if near else newton_start_table(v, n, vmax,
+                                                                               beta, table)
     if not x < hi:
         x = hi
     if not x > lo:
@@ -1109,17 +1109,20 @@ def softmax_start(v, n, vmax, beta, scr):
 
 
 @_jit
-def softmax_start_short(v, n, vmax, beta):
-    """:func:`softmax_start` for a short row (:func:`newton_pruned`), with ``math.exp``."""
-    s0 = 0.0
+def softmax_start_short(v, n, m, vmax, beta):
+    """:func:`softmax_start` for a short row (:func:`newton_pruned`, :func:`newton`), with
+    ``math.exp``: the first maximum ``v[m]`` first, then the other candidates (``z > -beta``)
+    in order: the same sums whether the row was collected (:func:`collect`) or not."""
+    s0 = 1.0
     s1 = 0.0
     s2 = 0.0
     for c in range(n):
-        z = v[c] - vmax
-        e = math.exp(z)
-        s0 += e
-        s1 += e * z
-        s2 += e * z * z
+        z = float(v[c]) - vmax
+        if c != m and z > -beta:
+            e = math.exp(z)
+            s0 += e
+            s1 += e * z
+            s2 += e * z * z
     return start_from_moments(s0, s1, s2, beta)
 
 

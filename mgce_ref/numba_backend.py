@@ -215,7 +215,7 @@ def _chunk(h):
     return max(1, min(ROWS_PER_CHUNK, -(-B // _num_threads()))), False
 
 
-@njit
+@njit(cache=True)
 def _num_threads():
     """``numba.get_num_threads()``, read from compiled code: the same thread-local setting in
     0.06 us instead of 0.7 (the Python function makes sure the thread pool is up each call)."""
@@ -242,6 +242,8 @@ def forward(h, labels, beta, outputs):
     """The requested subset of nu, link, worst_case, loss, grad, in ``h.dtype``."""
     B, C = h.shape
     dt = h.dtype
+    if labels is None and ("loss" in outputs or "grad" in outputs):
+        raise ValueError("the loss and its gradient need labels")  # the kernels index them
     out = {name: np.empty((B, C) if name in _MATRICES else B, dt) for name in outputs}
     vec, mat = _UNWANTED[dt]
     chunk, serial = _chunk(h)
