@@ -18,7 +18,6 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp
@@ -143,67 +142,45 @@ def _unkey(typingctx, k):
 #: What :func:`solve_pruned` leaves in its scratch row, per class in reach of the support.
 LEFT_NOTHING, LEFT_LOG_S, LEFT_Q = 0, 1, 2
 
+#: Entries of a row that :func:`collect` compares with its threshold at once.
+BLOCK = 64
+
+
 @intrinsic
-def _compress8(typingctx, row, start, skip, vmax, nbeta, buf, idx, n):
-    """Appends to ``buf[n:]`` (in its dtype) and ``idx[n:]`` the entries ``c`` of
-    ``row[start:start + 8]`` with ``row[c] - vmax > nbeta`` in float64, lanes below ``skip``
-    left out, in order, and returns ``n`` plus their count: a compare and two compress-stores
-    (``vcompresspd`` and ``vpcompressq`` with AVX-512; LLVM writes it out elsewhere), no
-    branch per entry."""
-    ok = (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
-          and row.dtype in (types.float32, types.float64)
-          and isinstance(buf, types.Array) and buf.layout == "C"
-          and buf.dtype in (types.float32, types.float64)
-          and isinstance(idx, types.Array) and idx.dtype == types.int64 and idx.layout == "C")
-    if not ok:
+def _above(typingctx, row, start, threshold):
+    """Bit ``i`` set where ``row[start + i] > threshold`` (a float64, rounded to the row's
+    dtype) for the ``BLOCK`` entries from ``start`` of a contiguous row: SIMD compares."""
+    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
+            and row.dtype in (types.float32, types.float64)):
         return None
-    sig = types.intp(row, types.intp, types.intp, types.float64, types.float64, buf, idx,
-                     types.intp)
 
     def codegen(context, builder, signature, args):
-        row_v, start_v, skip_v, vmax_v, nbeta_v, buf_v, idx_v, n_v = args
+        ary, offset, thr = args
+        data = context.make_array(signature.args[0])(context, builder, ary).data
+        vt = ir.VectorType(context.get_value_type(row.dtype), BLOCK)
+        v = builder.load(builder.bitcast(builder.gep(data, [offset]), vt.as_pointer()), align=1)
+        t = context.cast(builder, thr, types.float64, row.dtype)
+        splat = ir.Constant(vt, ir.Undefined)
+        for i in range(BLOCK):
+            splat = builder.insert_element(splat, t, ir.Constant(ir.IntType(32), i))
+        return builder.bitcast(builder.fcmp_ordered(">", v, splat), ir.IntType(BLOCK))
+
+    return types.uint64(row, types.intp, types.float64), codegen
+
+
+@intrinsic
+def _lowest_bit(typingctx, mask):
+    """Index of the lowest set bit of a nonzero ``mask``."""
+    if mask != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
         i64 = ir.IntType(64)
-        f64 = ir.DoubleType()
-        v8d = ir.VectorType(f64, 8)
-        v8i = ir.VectorType(i64, 8)
-        v8b = ir.VectorType(ir.IntType(1), 8)
-        data = context.make_array(signature.args[0])(context, builder, row_v).data
-        bufp = context.make_array(signature.args[5])(context, builder, buf_v).data
-        idxp = context.make_array(signature.args[6])(context, builder, idx_v).data
-        vt = ir.VectorType(context.get_value_type(row.dtype), 8)
-        v = builder.load(builder.bitcast(builder.gep(data, [start_v]), vt.as_pointer()), align=1)
-        if row.dtype == types.float32:
-            v = builder.fpext(v, v8d)
+        fn = builder.module.declare_intrinsic(
+            "llvm.cttz", [i64], ir.FunctionType(i64, [i64, ir.IntType(1)]))
+        return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
 
-        def splat(value, vtype):
-            out = ir.Constant(vtype, ir.Undefined)
-            for i in range(8):
-                out = builder.insert_element(out, value, ir.Constant(ir.IntType(32), i))
-            return out
-
-        lanes = ir.Constant(v8i, [ir.Constant(i64, i) for i in range(8)])
-        keep = builder.fcmp_ordered(">", builder.fsub(v, splat(vmax_v, v8d)), splat(nbeta_v, v8d))
-        keep = builder.and_(keep, builder.icmp_signed(">=", lanes, splat(skip_v, v8i)))
-        mod = builder.module
-        bt = context.get_value_type(buf.dtype)
-        vb = ir.VectorType(bt, 8)
-        store_d = cgutils.get_or_insert_function(
-            mod, ir.FunctionType(ir.VoidType(), [vb, bt.as_pointer(), v8b]),
-            "llvm.masked.compressstore.v8f64" if buf.dtype == types.float64
-            else "llvm.masked.compressstore.v8f32")
-        store_i = cgutils.get_or_insert_function(
-            mod, ir.FunctionType(ir.VoidType(), [v8i, i64.as_pointer(), v8b]),
-            "llvm.masked.compressstore.v8i64")
-        vs = v if buf.dtype == types.float64 else builder.fptrunc(v, vb)  # (exact: a row value)
-        builder.call(store_d, [vs, builder.gep(bufp, [n_v]), keep])
-        builder.call(store_i, [builder.add(splat(start_v, v8i), lanes), builder.gep(idxp, [n_v]),
-                               keep])
-        i8 = ir.IntType(8)
-        pop = mod.declare_intrinsic("llvm.ctpop", [i8], ir.FunctionType(i8, [i8]))
-        count = builder.call(pop, [builder.bitcast(keep, i8)])
-        return builder.add(n_v, builder.zext(count, i64))
-
-    return sig, codegen
+    return types.intp(types.uint64), codegen
 
 
 @_jit
@@ -231,11 +208,15 @@ def collect(row, beta, buf, idx):
     the CPU kernels check the logits here, not in a pass of their own; a row that is not
     finite gets no candidates.
 
-    The second pass tests each class as the residual does, ``v - vmax > -beta`` in float64
-    (not ``v > vmax - beta``, which rounds to ``v > vmax`` for huge logits). On a row of 16
-    classes or more it runs 8 classes at a time, without a branch per class
-    (:func:`compress_candidates`); when ``vmin - vmax > -beta`` every class is a candidate and
-    such a row is copied as it is (the same ``buf`` and ``idx``, without a test per class).
+    The second pass compares ``BLOCK`` entries at a time with a threshold a little below
+    ``vmax - beta`` and looks only at those above it, each tested as the residual computes it,
+    ``v - vmax > -beta`` in float64 (not ``v > vmax - beta``, which rounds to ``v > vmax`` for
+    huge logits). A candidate has ``v - vmax > -beta`` exactly (rounding is monotone and
+    ``-beta`` is a float), so a threshold at most ``vmax - beta`` misses none; the margin,
+    ``2**-20`` relative, exceeds the roundings of the threshold, down to the row's dtype.
+    When ``vmin - vmax > -beta`` every class is a candidate and a row of 16 classes or more is
+    copied as it is (the same ``buf`` and ``idx``, without a test per class; on shorter rows the
+    test costs less than the copy's setup).
     """
     vmax, vmin = extrema(row)
     if not finite(vmax, vmin):
@@ -254,43 +235,29 @@ def collect(row, beta, buf, idx):
             buf[c] = row[c]
             idx[c] = c
         return C, vmax, vmin
-    if C >= 16:
-        return compress_candidates(row, beta, vmax, buf, idx), vmax, vmin
     n = 1  # buf[0] is kept for the first maximum
     found = False
-    for c in range(C):  # a short row: every class is looked at
-        v = np.float64(row[c])
-        if v - vmax > -beta:
-            first = v == vmax and not found  # once per row, at no telling which: no branch
-            found = found or first
-            slot = 0 if first else n
-            buf[slot] = v
-            idx[slot] = c
-            n += not first
+    t = vmax - beta
+    thr = t - (abs(t) + 1.0) * 2.0**-20
+    for c0 in range(0, C, BLOCK):
+        if C < BLOCK:  # a short row: every class is looked at
+            mask = (np.uint64(1) << np.uint64(C)) - np.uint64(1)
+        elif c0 + BLOCK <= C:
+            mask = _above(row, c0, thr)
+        else:  # the last, partial block: the final BLOCK entries, less those already seen
+            mask = _above(row, C - BLOCK, thr) >> np.uint64(c0 + BLOCK - C)
+        while mask:
+            c = c0 + _lowest_bit(mask)
+            mask &= mask - np.uint64(1)
+            v = np.float64(row[c])
+            if v - vmax > -beta:
+                first = v == vmax and not found  # once per row, at no telling which: no branch
+                found = found or first
+                slot = 0 if first else n
+                buf[slot] = v
+                idx[slot] = c
+                n += not first
     return n, vmax, vmin
-
-
-@_jit
-def compress_candidates(row, beta, vmax, buf, idx):
-    """:func:`collect`'s candidates of a row of 16 classes or more: 8 entries at a time,
-    compared and compress-stored (:func:`_compress8`) in column order, then the first
-    maximum moved to the front (the entries before it shift up one). Returns their count."""
-    C = row.shape[0]
-    n = 0
-    for c0 in range(0, C - 7, 8):
-        n = _compress8(row, c0, 0, vmax, -beta, buf, idx, n)
-    if C % 8:  # the last, partial block: the final 8 entries, less those already seen
-        n = _compress8(row, C - 8, 8 - C % 8, vmax, -beta, buf, idx, n)
-    j = 0
-    while buf[j] != vmax:  # the maximum is a candidate (0 > -beta)
-        j += 1
-    m = idx[j]
-    for i in range(j, 0, -1):
-        buf[i] = buf[i - 1]
-        idx[i] = idx[i - 1]
-    buf[0] = vmax
-    idx[0] = m
-    return n
 
 
 @_jit

@@ -215,7 +215,7 @@ def _chunk(h):
     return max(1, min(ROWS_PER_CHUNK, -(-B // _num_threads()))), False
 
 
-@njit(cache=True)
+@njit
 def _num_threads():
     """``numba.get_num_threads()``, read from compiled code: the same thread-local setting in
     0.06 us instead of 0.7 (the Python function makes sure the thread pool is up each call)."""

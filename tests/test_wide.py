@@ -123,10 +123,10 @@ def reference_candidates(row, beta):
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("beta", [1.02, 2.0, 11.0, 100.0])
-def test_collect_compresses_the_candidates_in_column_order(beta, dt):
-    """Rows of 16 classes or more are compared and compress-stored 8 at a time, the last
-    partial block overlapping the one before it: every length mod 8, ties for the maximum
-    anywhere, candidates in the overlap, a huge offset."""
+def test_collect_picks_the_candidates_in_column_order(beta, dt):
+    """Rows of every length mod 8 and across the 64-wide compare's blocks (the last, partial
+    block overlapping the one before it): ties for the maximum anywhere, candidates in the
+    overlap, a huge offset."""
     rng = np.random.default_rng(7)
     for C in (16, 17, 23, 31, 37, 64, 65, 100, 301):
         for trial in range(6):
