@@ -885,7 +885,9 @@ def residual_wide(v, qbuf, n, vmax, x, beta, scr):
     """:func:`residual_pruned` without pruning, in SIMD: ``(f, f', curv, zmin)`` at ``x`` over
     ``v[:n]`` (the first maximum in ``v[0]``, its term by ``expm1`` first), each class's
     unnormalized q, ``s**(beta - 1) = p / s``, left in ``qbuf`` and its ``1 / s`` in ``scr[1]``
-    (0 and anything outside the support; :func:`move_q_wide` moves them). ``f`` is summed in
+    (0 and anything outside the support; :func:`move_q_wide` moves them), but for the maximum,
+    whose ``log s`` is left in ``qbuf[0]`` (:func:`wide_q_max` makes its q, when wanted: its
+    ``p = 1 + expm1`` loses digits when p is small). ``f`` is summed in
     ``LANES`` compensated partial sums (:func:`add` lane by lane), ``f'`` and ``curv`` plainly
     (they only set the step and the bound's quadratic term: a relative error of ``n eps``
     there moves neither the root nor the rule's decision). ``v``, ``qbuf`` and ``scr``
@@ -897,7 +899,7 @@ def residual_wide(v, qbuf, n, vmax, x, beta, scr):
     sw = scr[1]
     cw = scr[2]
     zw = scr[3]
-    qbuf[0] = q_from_log(ls0, beta)  # not d0: its p = 1 + expm1 loses digits when p is small
+    qbuf[0] = ls0  # the maximum's log s: its q (see newton_wide) is wanted after the last
     sw[0] = beta / beta_s(0.0, x, beta)
     end = 1 + ((n - 1 + LANES - 1) // LANES) * LANES
     for c in range(1, end):
@@ -1021,6 +1023,7 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
                 continue
+            wide_q_max(qbuf, beta)
             return x, it, True
         if f < 0.0:  # left of the root: Newton's step, which lands right of it
             xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False)
@@ -1030,11 +1033,20 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             left = halley  # Halley's step may pass the root
             halley = False
         if stop:
+            wide_q_max(qbuf, beta)
             if tol <= 0.0 and want_q and xn != x:
                 move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
             return xn, it, True
         x = xn
+    wide_q_max(qbuf, beta)
     return x, max_iter, False
+
+
+@_jit
+def wide_q_max(qbuf, beta):
+    """The maximum's q from its ``log s``, which :func:`residual_wide` leaves in ``qbuf[0]``
+    (one ``exp`` per row, not per evaluation)."""
+    qbuf[0] = q_from_log(qbuf[0], beta)
 
 
 @_jit

@@ -44,6 +44,7 @@ def test_residual_wide_is_the_scalar_residual(beta, fill):
             for x in (0.0, -0.5, K.base(C, beta) * 0.5, K.base(C, beta)):
                 lw = np.full(C + LANES, fill)
                 got = K.residual_wide(buf, lw, n, vmax, x, beta, scr)
+                K.wide_q_max(lw, beta)  # the maximum's log s -> its q
                 ls = np.empty(C + LANES)
                 want = K.residual_pruned(buf.copy(), idx.copy(), ls, n, vmax, x, beta, False)
                 assert all(math.isfinite(g) for g in got)
@@ -167,6 +168,7 @@ def test_move_q_wide_is_a_fresh_evaluation(beta):
         scr = K.wide_scratch(C)
         q = np.full(C + LANES, np.nan)
         K.residual_wide(buf, q, n, vmax, x, beta, scr)
+        K.wide_q_max(q, beta)
         K.move_q_wide(buf, q, n, vmax, x, xn, beta, scr)
         for c in range(n):
             want = K.q_term(buf[c] - vmax, xn, beta)
