@@ -95,6 +95,16 @@ def base(n_classes, beta):
     return beta * math.expm1(x)
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def quotient(w, total, scale):
+    """``w / total`` from ``scale = 1 / total`` without a division: the product, corrected
+    once by its exact remainder (``fma``), is the quotient to within about half an ulp, as the
+    division's (a bare product is off by up to 1.5 ulps, which Theorem 1's power maps amplify
+    by ``beta / (beta - 1)``: ``mgce-ref verify`` saw it at beta = 1 + 1e-6)."""
+    q = w * scale
+    return fma(fma(-q, total, w), scale, q)
+
+
 @_jit
 def add(s, comp, term):
     """Compensated addition: returns the new ``(sum, compensation)``, the compensation gaining
@@ -1023,7 +1033,10 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
                 continue
-            wide_q_max(qbuf, beta)
+            if tol <= 0.0 and want_q and beta < 2.0:
+                q_fresh_wide(v, qbuf, n, vmax, x, beta)
+            else:
+                wide_q_max(qbuf, beta)
             return x, it, True
         if f < 0.0:  # left of the root: Newton's step, which lands right of it
             xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False)
@@ -1033,6 +1046,9 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             left = halley  # Halley's step may pass the root
             halley = False
         if stop:
+            if tol <= 0.0 and want_q and beta < 2.0:
+                q_fresh_wide(v, qbuf, n, vmax, xn, beta)
+                return xn, it, True
             wide_q_max(qbuf, beta)
             if tol <= 0.0 and want_q and xn != x:
                 move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
@@ -1040,6 +1056,20 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
         x = xn
     wide_q_max(qbuf, beta)
     return x, max_iter, False
+
+
+@_jit
+def q_fresh_wide(v, qbuf, n, vmax, x, beta):
+    """``s**(beta - 1)`` of ``v[:n]`` at ``x`` afresh, as ``exp((beta - 1) log s)``, for
+    beta < 2: there ``p / s`` (:func:`residual_wide`) carries ``beta |log s|`` ulps where q
+    itself (near 1 as beta -> 1) is good to one, and Theorem 1's map ``q -> p`` amplifies q's
+    error by ``beta / (beta - 1)``. (Rows of 12 candidates or more are rare below beta = 2.)"""
+    prefer_512()
+    ib = 1.0 / beta
+    bm1 = beta - 1.0
+    for c in range(n):
+        ls = wide_log_s(v[c] - vmax, x, beta, ib)[0]
+        qbuf[c] = vexp(bm1 * ls)
 
 
 @_jit

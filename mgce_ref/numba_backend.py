@@ -185,18 +185,18 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                     total, comp = K.add(total, comp, wbuf[j])
                 total += comp
             out = q if want_q else grad
-            scale = 1.0 / total  # (a product per class, not a division: within an ulp more)
+            scale = 1.0 / total  # q = w / total by K.quotient: a product and two fma, no division
             if n == C:  # every class a candidate: the first maximum, then column order
                 m = idx[0]
                 for c in range(m):
-                    out[r, c] = wbuf[c + 1] * scale
-                out[r, m] = wbuf[0] * scale
+                    out[r, c] = K.quotient(wbuf[c + 1], total, scale)
+                out[r, m] = K.quotient(wbuf[0], total, scale)
                 for c in range(m + 1, C):
-                    out[r, c] = wbuf[c] * scale
+                    out[r, c] = K.quotient(wbuf[c], total, scale)
             else:
                 out[r] = 0.0
                 for j in range(n):
-                    out[r, idx[j]] = wbuf[j] * scale
+                    out[r, idx[j]] = K.quotient(wbuf[j], total, scale)
             if want_q and want_grad:
                 grad[r] = q[r]
             if want_grad:

@@ -177,3 +177,25 @@ def test_move_q_wide_is_a_fresh_evaluation(beta):
             assert abs(q[c] - want) <= cond * EPS * want + 1e-300, (c, q[c], want, step)
         if beta < 100.0:  # (at beta = 1e4 an entering class's s**(beta - 1) underflows)
             assert (q[j] > 0.0) == (xn > x)
+
+
+@pytest.mark.parametrize("beta", [1.0 + 1e-6, 1.02, 1.4, 1.9])
+def test_wide_q_below_beta_2_is_good_to_an_ulp_or_two(beta):
+    """Below beta = 2 q (near 1 as beta -> 1) is taken afresh at the root: ``p / s`` would carry
+    ``beta |log s|`` ulps, which Theorem 1's map ``q -> p`` amplifies by ``beta / (beta - 1)``."""
+    rng = np.random.default_rng(4)
+    C = 64
+    table = K.row_constants(C, beta)
+    for _ in range(10):
+        row = 0.3 * beta * rng.standard_normal(C)  # most classes candidates: the SIMD path
+        buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
+        assert n >= WIDE_MIN
+        q = np.full(C + LANES, np.nan)
+        x, _, ok = K.newton_wide(buf, q, n, vmax, vmin, table, beta, 0.0, 2.0**-54,
+                                 NEWTON_MAX_ITER, K.wide_scratch(C), True)
+        assert ok
+        for j in range(n):
+            want = K.q_term(buf[j] - vmax, x, beta)
+            # each of the two carries |log q| = (beta - 1) |log s| eps from log s, plus exp's
+            cond = 2.0 + 2.0 * abs(math.log(want)) if want else 0.0
+            assert abs(q[j] - want) <= cond * EPS * want, (j, q[j], want)
