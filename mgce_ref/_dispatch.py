@@ -19,11 +19,15 @@ _MODULES = {"numba": "numba_backend", "numpy": "numpy_backend", "exact": "exact"
 _LOADED = {}
 
 
+#: The outputs of shape (B, C); the others are (B,).
+MATRIX_OUTPUTS = ("link", "worst_case", "grad")
+
+
 def output_shapes(B, C, outputs):
     """Shape of every output array a batch kernel takes; unwanted ones get 0 rows, which is how
     the kernels tell what to compute."""
     row, mat = (B, (B, C)), (0, (0, C))
-    return {name: (row if name in outputs else mat)[name in ("link", "worst_case", "grad")]
+    return {name: (row if name in outputs else mat)[name in MATRIX_OUTPUTS]
             for name in ("nu", "link", "worst_case", "loss", "grad")}
 
 

@@ -968,10 +968,9 @@ def move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr):
         a = -bm1 * u * (1.0 + u * (0.5 + u * ((1.0 / 3.0) + u * 0.25)))
         e = 1.0 + a * (1.0 + a * (0.5 + a * ((1.0 / 6.0) + a * ((1.0 / 24.0) + a * (1.0 / 120.0)))))
         q = qbuf[j]
-        near = (abs(u) < 1e-4) & (abs(a) < 1e-3)
-        qbuf[j] = q * e if near else q
-        redo = ((q > 0.0) & (abs(u) >= 1e-4)) | ((q > 0.0) & (abs(a) >= 1e-3)) \
-            | ((q == 0.0) & (v[j] - vmax + xn > -beta))
+        big = (abs(u) >= 1e-4) | (abs(a) >= 1e-3)
+        qbuf[j] = q if big else q * e
+        redo = ((q > 0.0) & big) | ((q == 0.0) & (v[j] - vmax + xn > -beta))
         again[j] = 1.0 if redo else 0.0
         far += redo
     if far:
@@ -1033,10 +1032,7 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
                 continue
-            if tol <= 0.0 and want_q and beta < 2.0:
-                q_fresh_wide(v, qbuf, n, vmax, x, beta)
-            else:
-                wide_q_max(qbuf, beta)
+            finish_q_wide(v, qbuf, n, vmax, x, x, beta, tol, want_q, scr)
             return x, it, True
         if f < 0.0:  # left of the root: Newton's step, which lands right of it
             xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False)
@@ -1046,16 +1042,25 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             left = halley  # Halley's step may pass the root
             halley = False
         if stop:
-            if tol <= 0.0 and want_q and beta < 2.0:
-                q_fresh_wide(v, qbuf, n, vmax, xn, beta)
-                return xn, it, True
-            wide_q_max(qbuf, beta)
-            if tol <= 0.0 and want_q and xn != x:
-                move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
+            finish_q_wide(v, qbuf, n, vmax, x, xn, beta, tol, want_q, scr)
             return xn, it, True
         x = xn
     wide_q_max(qbuf, beta)
     return x, max_iter, False
+
+
+@_jit
+def finish_q_wide(v, qbuf, n, vmax, x, xn, beta, tol, want_q, scr):
+    """``qbuf[:n]`` at the root ``xn`` from the last evaluation at ``x`` (:func:`residual_wide`),
+    when q is wanted (``want_q``, ``tol <= 0``): the maximum's from its ``log s``
+    (:func:`wide_q_max`), all moved to ``xn`` by :func:`move_q_wide`; below beta = 2 afresh
+    (:func:`q_fresh_wide`)."""
+    if tol <= 0.0 and want_q and beta < 2.0:
+        q_fresh_wide(v, qbuf, n, vmax, xn, beta)
+        return
+    wide_q_max(qbuf, beta)
+    if tol <= 0.0 and want_q and xn != x:
+        move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
 
 
 @_jit

@@ -17,6 +17,7 @@ from numba import get_num_threads, njit, prange
 from . import _kernels as K
 from . import _refine as R
 from . import _validate as V
+from ._dispatch import MATRIX_OUTPUTS
 from .config import (EDGE_MARGIN, LANES, NEWTON_MAX_ITER, NEWTON_RTOL, REFINE_Q_TOL,
                      ROWS_PER_CHUNK, SERIAL_MAX_LOGITS, WIDE_MIN)
 
@@ -31,7 +32,6 @@ CHECKS_LABELS = True
 _UNWANTED = {np.dtype(dt): (np.empty(0, dt), np.empty((0, 0), dt))
              for dt in (np.float32, np.float64)}
 _NO_LABELS = np.empty(0, np.int64)
-_MATRICES = ("link", "worst_case", "grad")  # (B, C) outputs; the others are (B,)
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -245,7 +245,7 @@ def forward(h, labels, beta, outputs):
     dt = h.dtype
     if labels is None and ("loss" in outputs or "grad" in outputs):
         raise ValueError("the loss and its gradient need labels")  # the kernels index them
-    out = {name: np.empty((B, C) if name in _MATRICES else B, dt) for name in outputs}
+    out = {name: np.empty((B, C) if name in MATRIX_OUTPUTS else B, dt) for name in outputs}
     vec, mat = _UNWANTED[dt]
     chunk, serial = _chunk(h)
     kernel = _forward_serial if serial else _forward_batch
