@@ -21,7 +21,8 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp
-from .config import (EDGE_MARGIN, LANES, SERIES_CUTOFF, SOFTMAX_START_BETA, TANGENT_TABLE,
+from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, SERIES_CUTOFF, SOFTMAX_START_BETA,
+                     TANGENT_TABLE,
                      WIDE_MIN)
 
 _jit = njit(cache=True, error_model="numpy")
@@ -433,21 +434,27 @@ def newton_error(f, d, curv, x, xn, zmin, beta):
     ``f'``, ``curv = sum_c s_c**(beta - 2)`` over the support and its smallest ``z_c``, all at
     ``x`` (:func:`residual`); ``inf`` when the step may reach the edge of the support.
 
-    ``f`` is convex and ``f'(root) >= 1`` (at the root ``sum_c s_c**beta = 1`` with every
-    ``s_c <= 1``, so ``sum_c s_c**(beta - 1) >= 1``), hence ``xn - root <= f(xn)``; convexity
-    at ``xn`` gives ``f(xn) <= f(x) - f'(xn) (x - xn)``. Over a step of at most half the
-    smallest ``beta s_c`` (``rho = step / (beta s_min) <= 1/2``) no class leaves the support,
-    and the mean value theorem bounds the fall of each ``s_c**(beta - 1)`` by
-    ``(beta - 1)/beta s_c**(beta - 2) (1 + 2 (2 - beta)_+ rho) step`` (``(1 - rho)**(beta - 2)
-    <= 1 + 2 (2 - beta) rho`` for beta < 2), so ``f'(xn) >= f'(x) -`` their sum: the bound is
-    quadratic in the step.
+    ``f`` is convex: ``xn - root = f(xn) / f'(u)`` for some ``u`` in ``[root, xn]``, where
+    ``f' >= f'(root) >= 1`` (at the root ``sum_c s_c**beta = 1`` with every ``s_c <= 1``, so
+    ``sum_c s_c**(beta - 1) >= 1``). Over a span of at most half the smallest ``beta s_c``
+    (``rho = span / (beta s_min) <= 1/2``) no class leaves the support, and ``f''`` is at most
+    ``M = (beta - 1)/beta sum_c s_c**(beta - 2) (1 + 2 (2 - beta)_+ rho)`` (``(1 - rho)**(beta
+    - 2) <= 1 + 2 (2 - beta) rho`` for beta < 2). So ``f' >= f'(x) - M (x - u)`` there, which
+    gives ``f(xn) <= f(x) - f'(x) step + M step**2 / 2 = F`` (quadratic in the step), hence
+    ``xn - root <= F``, and then ``f'(root) >= f'(x) - M (step + F)``: the bound is ``F`` over
+    the larger of that and 1 (near the root ``f'`` is often several times 1).
     """
     step = x - xn
     bs = beta_s(zmin, x, beta)  # beta * s_min
     if not step <= 0.5 * bs:
         return math.inf
-    grow = (beta - 1.0) / beta * (1.0 + 2.0 * max(0.0, 2.0 - beta) * (step / bs))
-    return max(0.0, f - d * step) + step * step * grow * curv
+    bend = 2.0 * max(0.0, 2.0 - beta) / bs
+    top = (beta - 1.0) / beta * curv
+    fn = max(0.0, f - d * step + 0.5 * step * step * top * (1.0 + bend * step))
+    span = step + fn  # x - root
+    if not span <= 0.5 * bs:
+        return fn
+    return fn / max(1.0, d - span * top * (1.0 + bend * span))
 
 
 @_jit
@@ -840,6 +847,22 @@ def q_total(v, n, m, vmax, x, beta):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def wide_s(z, x, beta, ib):
+    """``(t, s, s_lo)``: ``t = z + x`` and ``s = 1 + t / beta`` as the double-double ``s +
+    s_lo`` (:func:`wide_log_s`), with ``ib = 1/beta``."""
+    t = z + x
+    bz = t - z
+    t_lo = (z - (t - bz)) + (x - bz)
+    B = beta + t
+    B_lo = (t - (B - beta)) + t_lo
+    Bn = B + B_lo  # renormalized (t_lo can exceed B's ulp at the edge): a two-sum
+    bb = Bn - B
+    Bn_lo = (B - (Bn - bb)) + (B_lo - bb)
+    s = Bn * ib
+    return t, s, (fma(-s, beta, Bn) + Bn_lo) * ib
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def wide_log_s(z, x, beta, ib):
     """``(log s, log p, s, in support)`` of one class, branch-free, with ``ib = 1/beta``:
     :func:`log_p_and_s`'s values within about an ulp (``-inf`` outside the support), and
@@ -854,16 +877,7 @@ def wide_log_s(z, x, beta, ib):
     ``s - 1`` to full relative accuracy, and both logs are series in ``r``, as in
     :func:`log_p_and_s`.
     """
-    t = z + x
-    bz = t - z
-    t_lo = (z - (t - bz)) + (x - bz)
-    B = beta + t
-    B_lo = (t - (B - beta)) + t_lo
-    Bn = B + B_lo  # renormalized (t_lo can exceed B's ulp at the edge): a two-sum
-    bb = Bn - B
-    Bn_lo = (B - (Bn - bb)) + (B_lo - bb)
-    s = Bn * ib
-    s_lo = (fma(-s, beta, Bn) + Bn_lo) * ib
+    t, s, s_lo = wide_s(z, x, beta, ib)
     inside = t > -beta
     ls = _log_core(s if inside else 1.0, s_lo if inside else 0.0)
     r = t * ib
@@ -878,16 +892,17 @@ def wide_log_s(z, x, beta, ib):
 @_jit
 def row_scratch(C):
     """The CPU kernels' float64 scratch rows for rows of ``C`` classes, in one allocation: the
-    candidates (row 0), their ``log s`` or q (row 1) and :func:`wide_scratch` (rows 2-6)."""
-    return np.empty((7, max(C, 4 * LANES) + LANES))
+    candidates (row 0), their ``log s`` or q (row 1) and :func:`wide_scratch` (rows 2-8)."""
+    return np.empty((9, max(C, 4 * LANES) + LANES))
 
 
 @_jit
 def wide_scratch(C):
     """The scratch rows of the SIMD path for rows of ``C`` classes: four rows of per-class
-    terms and one of the lanes' sums (``5 LANES``), each of ``C + LANES`` entries at least; the
-    candidate rows need ``C + LANES`` entries too."""
-    return np.empty((5, max(C, 4 * LANES) + LANES))
+    terms, one of the lanes' sums (``5 LANES``) and two more for :func:`residual_int`, each of
+    ``C + LANES`` entries at least (``LANES`` past ``C`` each, and ``5 LANES`` in all for the
+    sums); the candidate rows need ``C + LANES`` entries too."""
+    return np.empty((7, max(C, 4 * LANES) + LANES))
 
 
 @_jit
@@ -927,17 +942,27 @@ def residual_wide(v, qbuf, n, vmax, x, beta, scr):
         zw[c] = z if live else 0.0
     for c in range(end, n + LANES):
         qbuf[c] = 0.0
+    return wide_totals(qbuf, scr, 1, end, f0, d0, d0 / (1.0 + x / beta), False)
+
+
+@_jit
+def wide_totals(qbuf, scr, start, end, f, d, curv, with_lo):
+    """The sums of a SIMD evaluation over ``[start, end)`` (a multiple of ``LANES`` long),
+    added to ``f``, ``f'``, ``curv`` and ``zmin = 0``: ``f`` over ``p`` in ``scr[0]``, in
+    ``LANES`` compensated partial sums (:func:`add` lane by lane), plus the low parts of ``p``
+    in ``scr[5]`` (``with_lo``); ``f'`` over ``qbuf``, ``curv`` over ``scr[2]`` and the
+    minimum over ``scr[3]``, plainly (they only set the step and the bound's quadratic term: a
+    relative error of ``n eps`` there moves neither the root nor the rule's decision)."""
     acc = scr[4]
     for j in range(5 * LANES):
         acc[j] = 0.0
-    lane_twosum(acc, pw, 1, end)
-    lane_sum(acc[2 * LANES:], qbuf, 1, end)
-    lane_sum(acc[3 * LANES:], cw, 1, end)
-    lane_min(acc[4 * LANES:], zw, 1, end)
-    f = f0
+    lane_twosum(acc, scr[0], start, end)
+    if with_lo:
+        lane_sum(acc[LANES:], scr[5], start, end)  # into the compensation lanes
+    lane_sum(acc[2 * LANES:], qbuf, start, end)
+    lane_sum(acc[3 * LANES:], scr[2], start, end)
+    lane_min(acc[4 * LANES:], scr[3], start, end)
     comp = 0.0
-    d = d0
-    curv = d0 / (1.0 + x / beta)
     zmin = 0.0
     for j in range(LANES):
         f, comp = add(f, comp, acc[j])
@@ -946,6 +971,186 @@ def residual_wide(v, qbuf, n, vmax, x, beta, scr):
         curv += acc[3 * LANES + j]
         zmin = min(zmin, acc[4 * LANES + j])
     return f + comp, d, curv, zmin
+
+
+@_jit
+def int_power(beta):
+    """``beta - 1`` when beta is an integer from 2 to ``config.INT_BETA_MAX`` (the SIMD path
+    then evaluates by :func:`residual_int`), else 0."""
+    if 2.0 <= beta <= INT_BETA_MAX and beta == math.floor(beta):
+        return int(beta) - 1
+    return 0
+
+
+#: Below this a power's base is taken as 0 in :func:`power_step`: its square and every later
+#: power are below 2**-900, far under any term that counts against the sum 1 (and subnormal
+#: products, or low parts, would cost a microcode assist each).
+POWER_FLUSH = 2.0**-450
+#: Bits of ``beta - 1`` per pass over the classes in :func:`residual_int`.
+POWER_BITS = 4
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def power_step(a, b, s, s_lo, bit):
+    """One step of binary powering, most significant bit first, on the double-double ``a +
+    b``: its square, times ``s + s_lo`` if ``bit``; left unnormalized (``|b|`` stays within a
+    few ulps of ``a``). Branch-free."""
+    small = a < POWER_FLUSH
+    a = 0.0 if small else a
+    b = 0.0 if small else b
+    h = a * a
+    l = fma(a, a, -h) + 2.0 * a * b
+    h2 = h * s
+    l2 = fma(h, s, -h2) + fma(h, s_lo, l * s)
+    return (h2 if bit else h), (l2 if bit else l)
+
+
+@_jit
+def power_bits(m, top):
+    """The bits ``top - 1`` to ``top - POWER_BITS`` of ``m`` (:func:`residual_int`)."""
+    return ((m >> (top - 1)) & 1) == 1, ((m >> (top - 2)) & 1) == 1, \
+        ((m >> (top - 3)) & 1) == 1, ((m >> (top - 4)) & 1) == 1
+
+
+@_jit
+def residual_int(v, qbuf, n, vmax, x, beta, m, plain, scr):
+    """:func:`residual_wide` for an integer ``beta = m + 1`` (:func:`int_power`): the same
+    ``(f, f', curv, zmin)`` and the same q left in ``qbuf`` (the maximum's too) with ``1 / s``
+    in ``scr[1]``, but ``s**(beta - 1)`` and ``s**beta`` by multiplication, ``POWER_BITS`` bits
+    of ``m`` per pass over the classes, most significant first (no ``log``, no ``exp``).
+
+    By default (``plain`` false, :func:`powers_dd`) ``s`` is the double-double of
+    :func:`wide_s` and the powers are double-doubles too (:func:`power_step`), good to a few
+    units of 2**-100: ``p`` and q are correctly rounded but for one rounding, at any beta
+    (``exp(beta log s)`` carries ``|log p|`` ulps), and ``f`` is ``-1`` plus the compensated
+    lane sums of ``p``'s high parts plus its low parts. ``plain`` (:func:`plain_powers`:
+    float32 results at moderate beta; :func:`powers_plain`) takes ``s = 1 + t / beta`` and its
+    powers in plain float64, about half the work: ``s`` is then good to ``3 eps / 2``
+    absolute, so each power to ``(2 beta + 8) eps`` of ``s**(beta - 2)``, and ``f`` to that
+    much of ``f'``. (Two functions, not one with a flag: LLVM compiles each loop better alone,
+    by a quarter at C = 100.)"""
+    end = ((n + LANES - 1) // LANES) * LANES
+    nbits = 0
+    while (m >> nbits) > 0:
+        nbits += 1
+    top = POWER_BITS * ((nbits + POWER_BITS - 1) // POWER_BITS)
+    if plain:
+        powers_plain(v, qbuf, n, end, vmax, x, beta, m, top, scr)
+    else:
+        powers_dd(v, qbuf, n, end, vmax, x, beta, m, top, scr)
+    for c in range(end, n + LANES):
+        qbuf[c] = 0.0
+    return wide_totals(qbuf, scr, 0, end, -1.0, 0.0, 0.0, not plain)
+
+
+@_jit
+def powers_plain(v, qbuf, n, end, vmax, x, beta, m, top, scr):
+    """:func:`residual_int`'s terms in plain float64: q in ``qbuf``, ``p`` in ``scr[0]``,
+    ``1 / s`` in ``scr[1]``, ``q / s`` in ``scr[2]``, ``z`` in ``scr[3]`` (0 outside the
+    support and past ``n``, up to ``end``)."""
+    prefer_512()
+    ib = 1.0 / beta
+    pw = scr[0]
+    sw = scr[1]
+    cw = scr[2]
+    zw = scr[3]
+    sh = scr[6]
+    b0, b1, b2, b3 = power_bits(m, top)
+    for c in range(end):  # s, and the first bits from 1 (leading zero bits keep it 1)
+        z = v[c] - vmax
+        t = z + x
+        live = (t > -beta) & (c < n)
+        s = fma(t, ib, 1.0)
+        s = s if live else 0.0
+        sh[c] = s
+        a = plain_step(1.0, s, b0)
+        a = plain_step(a, s, b1)
+        a = plain_step(a, s, b2)
+        qbuf[c] = plain_step(a, s, b3)
+        sw[c] = 1.0 / (s if live else 1.0)
+        zw[c] = z if live else 0.0
+    for top in range(top - POWER_BITS, 0, -POWER_BITS):
+        b0, b1, b2, b3 = power_bits(m, top)
+        for c in range(end):
+            s = sh[c]
+            a = plain_step(qbuf[c], s, b0)
+            a = plain_step(a, s, b1)
+            a = plain_step(a, s, b2)
+            qbuf[c] = plain_step(a, s, b3)
+    for c in range(end):
+        q = qbuf[c]
+        pw[c] = q * sh[c]
+        cw[c] = q * sw[c]
+
+
+@_jit
+def powers_dd(v, qbuf, n, end, vmax, x, beta, m, top, scr):
+    """:func:`powers_plain` in double-double, ``p``'s low parts in ``scr[5]``."""
+    prefer_512()
+    ib = 1.0 / beta
+    pw = scr[0]
+    sw = scr[1]
+    cw = scr[2]  # the powers' low parts until the last pass
+    zw = scr[3]
+    lw = scr[5]  # s's low part, then p's
+    sh = scr[6]
+    b0, b1, b2, b3 = power_bits(m, top)
+    for c in range(end):
+        z = v[c] - vmax
+        t, s, s_lo = wide_s(z, x, beta, ib)
+        live = (t > -beta) & (c < n)
+        s = s if live else 0.0
+        s_lo = s_lo if live else 0.0
+        sh[c] = s
+        lw[c] = s_lo
+        a, b = power_step(1.0, 0.0, s, s_lo, b0)
+        a, b = power_step(a, b, s, s_lo, b1)
+        a, b = power_step(a, b, s, s_lo, b2)
+        a, b = power_step(a, b, s, s_lo, b3)
+        qbuf[c] = a
+        cw[c] = b
+        sw[c] = 1.0 / (s if live else 1.0)
+        zw[c] = z if live else 0.0
+    for top in range(top - POWER_BITS, 0, -POWER_BITS):
+        b0, b1, b2, b3 = power_bits(m, top)
+        for c in range(end):
+            s = sh[c]
+            s_lo = lw[c]
+            a, b = power_step(qbuf[c], cw[c], s, s_lo, b0)
+            a, b = power_step(a, b, s, s_lo, b1)
+            a, b = power_step(a, b, s, s_lo, b2)
+            a, b = power_step(a, b, s, s_lo, b3)
+            qbuf[c] = a
+            cw[c] = b
+    for c in range(end):  # p = s**(beta - 1) s, its low part in lw; q rounded
+        a = qbuf[c]
+        b = cw[c]
+        s = sh[c]
+        h = a * s
+        pw[c] = h
+        lw[c] = fma(a, s, -h) + fma(a, lw[c], b * s)
+        q = a + b
+        qbuf[c] = q
+        cw[c] = q * sw[c]
+
+
+@_jit
+def plain_powers(beta, rtol, x):
+    """Whether :func:`residual_int` may take its powers at ``x`` in plain float64: where their
+    rounding, ``(2 beta + 8) eps`` of ``f'`` in ``f``, moves the root by at most 1/16 of the
+    relative rule's tolerance ``rtol |x|`` (float32 results up to beta = 124 where ``|x| >=
+    1``; never at float64's ``rtol`` or at 0). Right of the root ``|x|`` is below the root's,
+    so the test there holds at the root too."""
+    return (2.0 * beta + 8.0) * 2.0**-52 <= rtol * abs(x) / 16.0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def plain_step(a, s, bit):
+    """:func:`power_step` in plain float64, without the flush: a power that underflows is
+    still right (0 or subnormal), only slow, and at beta <= 124 that takes ``s < 2**-8``, a
+    class within 1/256 of the support's edge."""
+    h = a * a
+    return h * s if bit else h
 
 
 @_jit
@@ -1026,8 +1231,13 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
         x = lo
     halley = True
     left = near  # x may lie left of the root (f < 0 is no stop there)
+    m = int_power(beta)
     for it in range(1, max_iter + 1):
-        f, d, curv, zmin = residual_wide(v, qbuf, n, vmax, x, beta, scr)
+        if m:
+            plain = tol <= 0.0 and plain_powers(beta, rtol, x)
+            f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain, scr)
+        else:
+            f, d, curv, zmin = residual_wide(v, qbuf, n, vmax, x, beta, scr)
         if f <= 0.0 and not (left and f < 0.0):
             if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
@@ -1045,7 +1255,8 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             finish_q_wide(v, qbuf, n, vmax, x, xn, beta, tol, want_q, scr)
             return xn, it, True
         x = xn
-    wide_q_max(qbuf, beta)
+    if not m:
+        wide_q_max(qbuf, beta)
     return x, max_iter, False
 
 
@@ -1058,7 +1269,8 @@ def finish_q_wide(v, qbuf, n, vmax, x, xn, beta, tol, want_q, scr):
     if tol <= 0.0 and want_q and beta < 2.0:
         q_fresh_wide(v, qbuf, n, vmax, xn, beta)
         return
-    wide_q_max(qbuf, beta)
+    if not int_power(beta):  # residual_int leaves the maximum's q too
+        wide_q_max(qbuf, beta)
     if tol <= 0.0 and want_q and xn != x:
         move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
 

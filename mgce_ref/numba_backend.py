@@ -153,7 +153,15 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
             p[r] = 0.0
             if wide:
                 pw = scr[0]
-                K.p_wide(buf, n, vmax, x, beta, pw)
+                m = K.int_power(beta)
+                if m:  # p (and q, in wbuf) afresh at the root, by multiplication
+                    plain = K.plain_powers(beta, rtol, x)
+                    K.residual_int(buf, wbuf, n, vmax, x, beta, m, plain, scr)
+                    if not plain:
+                        for j in range(n):
+                            pw[j] += scr[5, j]  # p's low part
+                else:
+                    K.p_wide(buf, n, vmax, x, beta, pw)
                 for j in range(n):
                     p[r, idx[j]] = pw[j]
             else:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mgce_ref import _kernels as K
-from mgce_ref.config import LANES, NEWTON_MAX_ITER, WIDE_MIN
+from mgce_ref.config import INT_BETA_MAX, LANES, NEWTON_MAX_ITER, NEWTON_RTOL, WIDE_MIN
 
 BETAS = (1.4, 2.0, 5.0, 11.0, 100.0, 1e4, 1e6)
 EPS = float(np.finfo(np.float64).eps)
@@ -78,10 +78,15 @@ def test_newton_wide_finds_the_scalar_root(beta, rtol):
             assert ok and it <= 8
             tol = 4 * np.spacing(max(1.0, abs(want))) if rtol == 0.0 else 2 * rtol * abs(want)
             assert abs(x - want) <= tol, (C, beta, x, want)
-            # lbuf holds q = s**(beta - 1) at x, every class (0 outside the support)
+            # lbuf holds q = s**(beta - 1) at x, every class (0 outside the support); plain
+            # powers (float32's rule) carry (2 beta + 8) eps of s**(beta - 2) = q / s
+            plain = K.int_power(beta) and K.plain_powers(beta, rtol, x)
             for j in range(n):
                 exact = K.q_term(buf[j] - vmax, x, beta)
-                assert abs(lw[j] - exact) <= 1e-13 * exact + 1e-300, (j, lw[j], exact)
+                allow = 1e-13 * exact + 1e-300
+                if plain:
+                    allow += (2.0 * beta + 8.0) * EPS * exact ** ((beta - 2.0) / (beta - 1.0))
+                assert abs(lw[j] - exact) <= allow, (j, lw[j], exact)
             assert np.all(lw[n:n + LANES] == 0.0)
 
 
@@ -199,3 +204,111 @@ def test_wide_q_below_beta_2_is_good_to_an_ulp_or_two(beta):
             # each of the two carries |log q| = (beta - 1) |log s| eps from log s, plus exp's
             cond = 2.0 + 2.0 * abs(math.log(want)) if want else 0.0
             assert abs(q[j] - want) <= cond * EPS * want, (j, q[j], want)
+
+
+INT_BETAS = (2.0, 3.0, 5.0, 11.0, 100.0, INT_BETA_MAX)
+
+
+def test_int_power_picks_the_integer_betas():
+    assert [K.int_power(b) for b in (2.0, 3.0, 11.0, INT_BETA_MAX)] == [1, 2, 10,
+                                                                        int(INT_BETA_MAX) - 1]
+    for beta in (1.0, 1.5, 2.5, 10.999999999, INT_BETA_MAX + 1.0, 1e300, math.inf, math.nan):
+        assert K.int_power(beta) == 0
+
+
+@pytest.mark.parametrize("fill", [0.0, np.nan, np.inf, 1e300])
+@pytest.mark.parametrize("beta", INT_BETAS)
+def test_residual_int_is_the_residual_wide(beta, fill):
+    """The powers by multiplication give what exp(beta log s) gives, to its accuracy."""
+    m = K.int_power(beta)
+    for C in (WIDE_MIN, 37, 300):
+        for row in rows(C):
+            buf, idx, n, vmax, vmin = candidates(row, beta, fill)
+            if n < 2:
+                continue
+            for x in (0.0, -0.5, K.base(C, beta) * 0.5, K.base(C, beta)):
+                scr = K.wide_scratch(C)
+                q = np.full(C + LANES, fill)
+                got = K.residual_int(buf, q, n, vmax, x, beta, m, False, scr)
+                inv_s = scr[1, :n].copy()
+                qw = np.full(C + LANES, fill)
+                want = K.residual_wide(buf, qw, n, vmax, x, beta, K.wide_scratch(C))
+                K.wide_q_max(qw, beta)
+                np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=1e-15)
+                np.testing.assert_allclose(got[1:3], want[1:3], rtol=1e-13)
+                assert got[3] == want[3]
+                # exp(beta log s) carries |log q| ulps, the powers an ulp or two; powers below
+                # 2**-900 may be 0 (K.POWER_FLUSH)
+                cond = 4.0 + 2.0 * np.abs(np.log(np.where(qw[:n] > 0, qw[:n], 1.0)))
+                assert np.all(np.abs(q[:n] - qw[:n]) <= cond * EPS * qw[:n] + 2.0**-900)
+                assert np.all(q[n:n + LANES] == 0.0)
+                live = q[:n] > 2.0**-800  # (1 / s where a power is left)
+                np.testing.assert_allclose(inv_s[live] * q[:n][live] ** (1.0 / (beta - 1.0)),
+                                           1.0, rtol=1e-13)
+
+
+@pytest.mark.parametrize("beta", INT_BETAS)
+def test_residual_int_is_exact_but_for_roundings(beta):
+    """Against 60-digit arithmetic at the same x and z: every q = s**(beta - 1) within 2 ulps
+    (one rounding of a double-double good to ~2**-100), f within a few ulps of 1, classes
+    at the edge of the support (s ~ 1e-12) included, and powers below 2**-900 taken as 0."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    m = K.int_power(beta)
+    rng = np.random.default_rng(11)
+    C = 50
+    for trial in range(4):
+        row = 0.3 * beta * rng.standard_normal(C)
+        row[0] = 0.3 * beta * 4.0  # the maximum
+        x = K.base(C, beta) * rng.uniform(0.3, 0.9)
+        row[1] = row[0] - beta - x + beta * 1e-12  # at the edge of the support
+        row[2] = row[0] - beta - x - beta * 1e-12  # just outside
+        buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
+        scr = K.wide_scratch(C)
+        q = np.full(C + LANES, np.nan)
+        f, d, curv, zmin = K.residual_int(buf, q, n, vmax, x, beta, m, False, scr)
+        total = mpmath.mpf(0)
+        for j in range(n):
+            # z = v - max(v) is rounded to float64 first, as in every kernel (the shift)
+            s = 1 + (mpmath.mpf(float(buf[j]) - float(vmax)) + mpmath.mpf(x)) / int(beta)
+            s = max(s, 0)
+            want = s ** (int(beta) - 1)
+            total += want * s
+            if want < mpmath.mpf(2) ** -800:
+                assert q[j] <= float(want) + 1e-300
+            else:
+                assert abs(q[j] - want) <= EPS * want, (j, q[j], float(want))
+        assert abs(f - float(total - 1)) <= 4 * EPS
+        assert d > 0.0 and curv > 0.0
+
+
+@pytest.mark.parametrize("beta", [2.0, 5.0, 11.0, 100.0, 124.0])
+def test_plain_powers_stay_within_their_bound(beta):
+    """float32 results at moderate beta take the powers in plain float64: s good to 3 eps / 2,
+    each power to (2 beta + 8) eps of s**(beta - 2) = q / s, f to that much of f', and only
+    where that is 1/16 of float32's rule or less."""
+    rtol32 = NEWTON_RTOL[np.dtype(np.float32)]
+    assert K.plain_powers(beta, rtol32, -1.0)
+    assert not K.plain_powers(beta + 1.0, rtol32, -1.0) or beta < 124.0
+    assert not K.plain_powers(beta, rtol32, -1e-3)  # a dominant class: x near 0
+    assert not K.plain_powers(beta, NEWTON_RTOL[np.dtype(np.float64)], -10.0)
+    assert not K.plain_powers(beta, 0.0, -10.0)
+    bound = (2.0 * beta + 8.0) * EPS
+    m = K.int_power(beta)
+    for C in (WIDE_MIN, 37, 300):
+        for row in rows(C):
+            buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
+            if n < 2:
+                continue
+            for x in (0.0, -0.5, K.base(C, beta) * 0.5, K.base(C, beta)):
+                q = np.full(C + LANES, np.nan)
+                got = K.residual_int(buf, q, n, vmax, x, beta, m, True, K.wide_scratch(C))
+                qe = np.full(C + LANES, np.nan)
+                want = K.residual_int(buf, qe, n, vmax, x, beta, m, False, K.wide_scratch(C))
+                assert abs(got[0] - want[0]) <= bound * want[1]
+                assert abs(got[1] - want[1]) <= bound * want[2]
+                np.testing.assert_allclose(got[2], want[2], rtol=1e-6)  # the bound's scale only
+                assert got[3] == want[3]
+                q_over_s = qe[:n] ** ((beta - 2.0) / (beta - 1.0))
+                assert np.all(np.abs(q[:n] - qe[:n]) <= bound * q_over_s + 2.0**-900)
+                assert np.all(q[n:n + LANES] == 0.0)
