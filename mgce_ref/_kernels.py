@@ -155,6 +155,8 @@ LEFT_NOTHING, LEFT_LOG_S, LEFT_Q = 0, 1, 2
 
 #: Entries of a row that :func:`collect` compares with its threshold at once.
 BLOCK = 64
+#: Entries of a row that :func:`collect_dense` stores at once (one 512-bit vector of float64).
+CHUNK = 8
 
 
 @intrinsic
@@ -192,6 +194,60 @@ def _lowest_bit(typingctx, mask):
         return builder.call(fn, [args[0], ir.Constant(ir.IntType(1), 1)])
 
     return types.intp(types.uint64), codegen
+
+
+@intrinsic
+def _compress_block(typingctx, row, start, vmax, beta, skip, buf, idx, n):
+    """``CHUNK`` entries of a contiguous row from ``start``: those with ``v - vmax > -beta``
+    (as float64, the residual's test), bar column ``skip``, stored from ``buf[n]`` in column
+    order with their columns from ``idx[n]`` (AVX-512's compress-store, or LLVM's lowering
+    of it elsewhere); returns the new ``n``."""
+    if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
+            and row.dtype in (types.float32, types.float64)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ary, off, vm, bt, sk, bufa, idxa, nn = args
+        sig = signature.args
+        i64 = ir.IntType(64)
+        d = ir.DoubleType()
+        vt = ir.VectorType(context.get_value_type(row.dtype), CHUNK)
+        dv = ir.VectorType(d, CHUNK)
+        iv = ir.VectorType(i64, CHUNK)
+        mv = ir.VectorType(ir.IntType(1), CHUNK)
+        off = context.cast(builder, off, sig[1], types.int64)
+        sk = context.cast(builder, sk, sig[4], types.int64)
+        nn = context.cast(builder, nn, sig[7], types.int64)
+        data = context.make_array(sig[0])(context, builder, ary).data
+        v = builder.load(builder.bitcast(builder.gep(data, [off]), vt.as_pointer()), align=1)
+        if row.dtype == types.float32:
+            v = builder.fpext(v, dv)
+
+        def splat(val, t):
+            out = ir.Constant(t, ir.Undefined)
+            for i in range(CHUNK):
+                out = builder.insert_element(out, val, ir.Constant(ir.IntType(32), i))
+            return out
+
+        z = builder.fsub(v, splat(vm, dv))
+        keep = builder.fcmp_ordered(">", z, splat(builder.fneg(bt), dv))
+        cols = builder.add(splat(off, iv), ir.Constant(iv, list(range(CHUNK))))
+        keep = builder.and_(keep, builder.icmp_signed("!=", cols, splat(sk, iv)))
+        bdata = context.make_array(sig[5])(context, builder, bufa).data
+        idata = context.make_array(sig[6])(context, builder, idxa).data
+        bptr = builder.gep(bdata, [nn])
+        iptr = builder.gep(idata, [nn])
+        for val, ptr, t in ((v, bptr, dv), (cols, iptr, iv)):
+            fnty = ir.FunctionType(ir.VoidType(), [t, ptr.type, mv])
+            name = "llvm.masked.compressstore.v%d%s" % (CHUNK, "f64" if t is dv else "i64")
+            fn = builder.module.globals.get(name) or ir.Function(builder.module, fnty, name)
+            builder.call(fn, [val, ptr, keep])
+        bits = builder.zext(builder.bitcast(keep, ir.IntType(CHUNK)), i64)
+        pc = builder.module.declare_intrinsic("llvm.ctpop", [i64], ir.FunctionType(i64, [i64]))
+        return builder.add(nn, builder.call(pc, [bits]))
+
+    return types.intp(row, types.intp, types.float64, types.float64, types.intp, buf, idx,
+                      types.intp), codegen
 
 
 @_jit
@@ -232,6 +288,14 @@ def collect(row, beta, buf, idx):
     vmax, vmin = extrema(row)
     if not finite(vmax, vmin):
         return 0, vmax, vmin
+    return collect_from(row, beta, vmax, vmin, buf, idx)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def collect_from(row, beta, vmax, vmin, buf, idx):
+    """:func:`collect`'s second pass, from the row's finite ``vmax`` and ``vmin``. (Inlined
+    in Numba's IR, so that :func:`collect` stays one small function that LLVM inlines into the
+    short rows' loops: a call here made rows of 2 classes take 1.4x as long.)"""
     C = row.shape[0]
     if C >= 16 and vmin - vmax > -beta:  # every class a candidate (rounding is monotone): copies
         m = 0
@@ -269,6 +333,63 @@ def collect(row, beta, buf, idx):
                 idx[slot] = c
                 n += not first
     return n, vmax, vmin
+
+
+@_jit
+def collect_wide(row, beta, buf, idx):
+    """:func:`collect` for the CPU kernels' rows of ``config.DENSE_MIN`` classes or more: the
+    same ``(n, vmax, vmin)``, ``buf`` and ``idx``, but where the first ``BLOCK`` classes hold
+    ``BLOCK / 4`` candidates or more (a wide support), the second pass is
+    :func:`collect_dense`'s compress-stores, whose cost does not grow with the candidates
+    (0.5-0.8 ns a class, against 1.7-2.3 for the test per candidate at beta = 11, C = 100 and
+    1000; at beta = 1.4, with 3-4 candidates a row, the test costs 0.2-0.6)."""
+    vmax, vmin = extrema(row)
+    if not finite(vmax, vmin):
+        return 0, vmax, vmin
+    if not vmin - vmax > -beta:
+        t = vmax - beta
+        thr = t - (abs(t) + 1.0) * 2.0**-20
+        if _popcount(_above(row, 0, thr)) >= BLOCK // 4:
+            return collect_dense(row, beta, vmax, vmin, buf, idx)
+    return collect_from(row, beta, vmax, vmin, buf, idx)
+
+
+@_jit
+def collect_dense(row, beta, vmax, vmin, buf, idx):
+    """:func:`collect_from` by compress-stores, ``CHUNK`` classes at a time (no test per
+    class): the same ``n``, ``buf`` and ``idx``."""
+    C = row.shape[0]
+    m = 0
+    while row[m] != vmax:
+        m += 1
+    buf[0] = vmax
+    idx[0] = m
+    n = 1
+    c0 = 0
+    while c0 + CHUNK <= C:
+        n = _compress_block(row, c0, vmax, beta, m, buf, idx, n)
+        c0 += CHUNK
+    for c in range(c0, C):
+        v = np.float64(row[c])
+        if c != m and v - vmax > -beta:
+            buf[n] = v
+            idx[n] = c
+            n += 1
+    return n, vmax, vmin
+
+
+@intrinsic
+def _popcount(typingctx, mask):
+    """Set bits of ``mask``."""
+    if mask != types.uint64:
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        fn = builder.module.declare_intrinsic("llvm.ctpop", [i64], ir.FunctionType(i64, [i64]))
+        return builder.call(fn, [args[0]])
+
+    return types.intp(types.uint64), codegen
 
 
 @_jit

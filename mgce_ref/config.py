@@ -61,6 +61,11 @@ WIDE_MIN = 12
 #: than the ``log`` and ``exp`` (measured at C = 100 and 1000, 2026-12-03).
 INT_BETA_MAX = 512.0
 
+#: Rows of at least this many classes are gathered by ``_kernels.collect_wide``, which picks
+#: compress-stores where the first 64 classes hold 16 candidates or more (64: the compare's
+#: block; shorter rows keep ``_kernels.collect``, small enough to inline into the row loops).
+DENSE_MIN = 64
+
 #: Independent partial sums that the SIMD path keeps per row (each compensated where the row's
 #: sum is): one per float64 lane of a 512-bit vector.
 LANES = 8  # _vmath.LANES, the width of its vector loops

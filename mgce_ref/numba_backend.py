@@ -18,8 +18,8 @@ from . import _kernels as K
 from . import _refine as R
 from . import _validate as V
 from ._dispatch import MATRIX_OUTPUTS
-from .config import (EDGE_MARGIN, LANES, NEWTON_MAX_ITER, NEWTON_RTOL, REFINE_Q_TOL,
-                     ROWS_PER_CHUNK, SERIAL_MAX_LOGITS, WIDE_MIN)
+from .config import (DENSE_MIN, EDGE_MARGIN, LANES, NEWTON_MAX_ITER, NEWTON_RTOL,
+                     REFINE_Q_TOL, ROWS_PER_CHUNK, SERIAL_MAX_LOGITS, WIDE_MIN)
 
 #: This backend checks the logits for NaN and infinity in its own first pass over each row,
 #: and the labels' range as it reaches each row (``_validate.BadRows``).
@@ -66,7 +66,8 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
     scr = work[2:]
     idx = np.empty(C + LANES, np.int64)
     for r in range(r0, r1):
-        n, vmax, vmin = K.collect(h[r], beta, buf, idx)
+        n, vmax, vmin = (K.collect_wide(h[r], beta, buf, idx) if C >= DENSE_MIN
+                         else K.collect(h[r], beta, buf, idx))
         bad[r] = not K.finite(vmax, vmin)
         if bad[r]:
             continue
@@ -135,7 +136,8 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
             bad[r] = True
             continue
         row = h[r]
-        n, vmax, vmin = K.collect(row, beta, buf, idx)
+        n, vmax, vmin = (K.collect_wide(row, beta, buf, idx) if C >= DENSE_MIN
+                         else K.collect(row, beta, buf, idx))
         bad[r] = not K.finite(vmax, vmin)
         if bad[r]:
             continue

@@ -312,3 +312,38 @@ def test_plain_powers_stay_within_their_bound(beta):
                 q_over_s = qe[:n] ** ((beta - 2.0) / (beta - 1.0))
                 assert np.all(np.abs(q[:n] - qe[:n]) <= bound * q_over_s + 2.0**-900)
                 assert np.all(q[n:n + LANES] == 0.0)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("beta", [1.02, 2.0, 11.0, 100.0, math.inf])
+def test_collect_wide_is_collect(beta, dt):
+    """The wide rows' gathering (compress-stores where candidates are many, collect's test
+    per candidate where few) gives what collect gives: rows of every length mod 8 from 64 on,
+    ties for the maximum in any chunk, the last one, huge offsets, NaN and infinities."""
+    rng = np.random.default_rng(8)
+    for C in (64, 65, 71, 72, 100, 257, 1000):
+        for trial in range(7):
+            row = (beta if math.isfinite(beta) else 3.0) * rng.standard_normal(C)
+            if trial == 1:
+                row[C - 1] = row[5] = row.max() + 0.5
+            if trial == 2:
+                row += 1e7
+            if trial == 3:
+                row[: C // 2] = row.max() + 1.0  # every other class far below: few candidates
+                row[C // 2:] -= 10.0 * (beta if math.isfinite(beta) else 3.0)
+            if trial == 4:
+                row[C // 3] = np.nan
+            if trial == 5:
+                row[C - 2] = np.inf
+            row = row.astype(dt)
+            b1 = np.full(C + LANES, np.nan)
+            i1 = np.zeros(C + LANES, np.int64)
+            b2 = np.full(C + LANES, np.nan)
+            i2 = np.zeros(C + LANES, np.int64)
+            got = K.collect_wide(row, beta, b2, i2)
+            want = K.collect(row, beta, b1, i1)
+            assert got[0] == want[0]
+            np.testing.assert_array_equal(got[1:], want[1:])
+            n = got[0]
+            np.testing.assert_array_equal(b2[:n], b1[:n])
+            np.testing.assert_array_equal(i2[:n], i1[:n])
