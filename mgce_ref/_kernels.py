@@ -22,7 +22,7 @@ from numba.extending import intrinsic
 
 from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp
 from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, SERIES_CUTOFF, SOFTMAX_START_BETA,
-                     TANGENT_TABLE,
+                     TANGENT_TABLE, WIDE_SERIES,
                      WIDE_MIN)
 
 _jit = njit(cache=True, error_model="numpy")
@@ -1094,6 +1094,78 @@ def wide_totals(qbuf, scr, start, end, f, d, curv, with_lo):
     return f + comp, d, curv, zmin
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def log1p_ratio(r):
+    """``log1p(r) / r`` for ``|r| <= WIDE_SERIES`` by its series (twelve terms, truncation
+    below 2**-60 relative), branch-free."""
+    q = -1.0 / 12.0
+    q = fma(q, r, 1.0 / 11.0)
+    q = fma(q, r, -1.0 / 10.0)
+    q = fma(q, r, 1.0 / 9.0)
+    q = fma(q, r, -1.0 / 8.0)
+    q = fma(q, r, 1.0 / 7.0)
+    q = fma(q, r, -1.0 / 6.0)
+    q = fma(q, r, 1.0 / 5.0)
+    q = fma(q, r, -1.0 / 4.0)
+    q = fma(q, r, 1.0 / 3.0)
+    q = fma(q, r, -0.5)
+    return fma(q, r, 1.0)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def series_log_p(z, x, ib):
+    """``(log p, r)`` of one class of a row that :func:`takes_series`: ``r = t / beta`` and
+    ``log p = beta log1p(r) = t log1p_ratio(r)``, ``t = z + x`` by a two-sum whose rounding is
+    added back; with ``ib = 1/beta``."""
+    t = z + x
+    bz = t - z
+    t_lo = (z - (t - bz)) + (x - bz)
+    r = t * ib
+    return fma(t, log1p_ratio(r), t_lo), r
+
+
+@_jit
+def takes_series(vmax, vmin, lo, beta):
+    """Whether every class of a row keeps ``|t / beta| <= WIDE_SERIES`` at every ``x`` in the
+    bracket (``t = z + x >= vmin - vmax + lo``): then :func:`residual_series` evaluates it."""
+    return vmin - vmax + lo >= -WIDE_SERIES * beta
+
+
+@_jit
+def residual_series(v, qbuf, n, vmax, x, beta, scr):
+    """:func:`residual_wide` for a row that :func:`takes_series` (large beta, every class near
+    ``s = 1``): ``beta log s = beta log1p(t / beta)`` as ``t`` times :func:`log1p_ratio`, with
+    ``t``'s rounding added back (``t = z + x`` by a two-sum), instead of :func:`wide_log_s`'s
+    double-double and logarithm; the same sums, the same q and ``1 / s`` left behind (every
+    class is in the support)."""
+    prefer_512()
+    f0, d0, ls0 = residual_term(0.0, x, beta, True)
+    ib = 1.0 / beta
+    pw = scr[0]
+    sw = scr[1]
+    cw = scr[2]
+    zw = scr[3]
+    qbuf[0] = ls0  # the maximum's log s, as residual_wide leaves it
+    sw[0] = beta / beta_s(0.0, x, beta)
+    end = 1 + ((n - 1 + LANES - 1) // LANES) * LANES
+    for c in range(1, end):
+        z = v[c] - vmax
+        lp, r = series_log_p(z, x, ib)
+        live = c < n
+        p = vexp(lp)
+        p = p if live else 0.0
+        inv_s = 1.0 / (1.0 + (r if live else 0.0))  # lanes past n hold anything
+        dq = p * inv_s
+        pw[c] = p
+        qbuf[c] = dq
+        sw[c] = inv_s
+        cw[c] = dq * inv_s
+        zw[c] = z if live else 0.0
+    for c in range(end, n + LANES):
+        qbuf[c] = 0.0
+    return wide_totals(qbuf, scr, 1, end, f0, d0, d0 / (1.0 + x / beta), False)
+
+
 @_jit
 def int_power(beta):
     """``beta - 1`` when beta is an integer from 2 to ``config.INT_BETA_MAX`` (the SIMD path
@@ -1353,10 +1425,13 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     halley = True
     left = near  # x may lie left of the root (f < 0 is no stop there)
     m = int_power(beta)
+    series = not m and takes_series(vmax, vmin, lo, beta)
     for it in range(1, max_iter + 1):
         if m:
             plain = tol <= 0.0 and plain_powers(beta, rtol, x)
             f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain, scr)
+        elif series:
+            f, d, curv, zmin = residual_series(v, qbuf, n, vmax, x, beta, scr)
         else:
             f, d, curv, zmin = residual_wide(v, qbuf, n, vmax, x, beta, scr)
         if f <= 0.0 and not (left and f < 0.0):
@@ -1511,10 +1586,15 @@ def sum_wide(a, start, end, scr):
 
 
 @_jit
-def p_wide(v, n, vmax, x, beta, w):
-    """``p_c`` (eq. 14) of ``v[:n]`` into ``w[:n]`` in SIMD (0 outside the support)."""
+def p_wide(v, n, vmax, x, beta, w, series):
+    """``p_c`` (eq. 14) of ``v[:n]`` into ``w[:n]`` in SIMD (0 outside the support); by
+    :func:`series_log_p` where the row :func:`takes_series` (``series``)."""
     prefer_512()
     ib = 1.0 / beta
+    if series:
+        for c in range(n):
+            w[c] = vexp(series_log_p(v[c] - vmax, x, ib)[0])
+        return
     for c in range(n):
         z = v[c] - vmax
         if math.isinf(beta):

@@ -66,6 +66,11 @@ INT_BETA_MAX = 512.0
 #: block; shorter rows keep ``_kernels.collect``, small enough to inline into the row loops).
 DENSE_MIN = 64
 
+#: A wide row whose every class keeps ``|t / beta| <= WIDE_SERIES`` over the whole bracket
+#: (large beta: ``t = z + x >= min(z) + lo``) takes ``beta log1p(t / beta)`` by its series in
+#: ``t / beta`` (``_kernels.residual_series``, twelve terms), not a double-double and a ``log``.
+WIDE_SERIES = 2.0**-5
+
 #: Independent partial sums that the SIMD path keeps per row (each compensated where the row's
 #: sum is): one per float64 lane of a 512-bit vector.
 LANES = 8  # _vmath.LANES, the width of its vector loops

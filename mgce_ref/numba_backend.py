@@ -163,7 +163,8 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                         for j in range(n):
                             pw[j] += scr[5, j]  # p's low part
                 else:
-                    K.p_wide(buf, n, vmax, x, beta, pw)
+                    K.p_wide(buf, n, vmax, x, beta, pw,
+                             K.takes_series(vmax, vmin, table[0, 0], beta))
                 for j in range(n):
                     p[r, idx[j]] = pw[j]
             else:

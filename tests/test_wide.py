@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from mgce_ref import _kernels as K
-from mgce_ref.config import INT_BETA_MAX, LANES, NEWTON_MAX_ITER, NEWTON_RTOL, WIDE_MIN
+from mgce_ref.config import (INT_BETA_MAX, LANES, NEWTON_MAX_ITER, NEWTON_RTOL, WIDE_MIN,
+                             WIDE_SERIES)
 
 BETAS = (1.4, 2.0, 5.0, 11.0, 100.0, 1e4, 1e6)
 EPS = float(np.finfo(np.float64).eps)
@@ -347,3 +348,40 @@ def test_collect_wide_is_collect(beta, dt):
             n = got[0]
             np.testing.assert_array_equal(b2[:n], b1[:n])
             np.testing.assert_array_equal(i2[:n], i1[:n])
+
+
+@pytest.mark.parametrize("fill", [0.0, np.nan, np.inf])
+@pytest.mark.parametrize("beta", [600.5, 1e4, 1e6, 1e12])
+def test_residual_series_is_the_residual_wide(beta, fill):
+    """Rows whose every class stays within WIDE_SERIES of s = 1 over the bracket take
+    beta log1p(t / beta) by its series: what the double-double and the log give, to their
+    accuracy (|log p| ulps)."""
+    taken = 0
+    for C in (WIDE_MIN, 37, 300):
+        lo = K.base(C, beta)
+        for row in rows(C):
+            buf, idx, n, vmax, vmin = candidates(row, beta, fill)
+            if not K.takes_series(vmax, vmin, lo, beta):
+                continue
+            taken += 1
+            for x in (0.0, -0.5, lo * 0.5, lo):
+                scr = K.wide_scratch(C)
+                q = np.full(C + LANES, fill)
+                got = K.residual_series(buf, q, n, vmax, x, beta, scr)
+                inv_s = scr[1, :n].copy()
+                qw = np.full(C + LANES, fill)
+                want = K.residual_wide(buf, qw, n, vmax, x, beta, K.wide_scratch(C))
+                np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=2e-15)
+                np.testing.assert_allclose(got[1:3], want[1:3], rtol=1e-14)
+                assert got[3] == want[3]
+                K.wide_q_max(q, beta)
+                K.wide_q_max(qw, beta)
+                cond = 4.0 + 2.0 * np.abs(np.log(qw[:n]))
+                assert np.all(np.abs(q[:n] - qw[:n]) <= cond * EPS * qw[:n])
+                assert np.all(q[n:n + LANES] == 0.0)
+                np.testing.assert_allclose(inv_s, 1.0 / (1.0 + (buf[:n] - vmax + x) / beta),
+                                           rtol=2 * EPS)
+    assert taken >= 3
+    # and not where a class may come within (1 - WIDE_SERIES) beta of the edge
+    assert not K.takes_series(0.0, -1e4 * WIDE_SERIES * 1.01, 0.0, 1e4)
+    assert K.takes_series(0.0, -1e4 * WIDE_SERIES * 0.99, 0.0, 1e4)
