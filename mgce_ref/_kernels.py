@@ -1127,8 +1127,9 @@ def series_log_p(z, x, ib):
 @_jit
 def takes_series(vmax, vmin, lo, beta):
     """Whether every class of a row keeps ``|t / beta| <= WIDE_SERIES`` at every ``x`` in the
-    bracket (``t = z + x >= vmin - vmax + lo``): then :func:`residual_series` evaluates it."""
-    return vmin - vmax + lo >= -WIDE_SERIES * beta
+    bracket (``t = z + x >= vmin - vmax + lo``), for a finite beta: then
+    :func:`residual_series` evaluates it."""
+    return vmin - vmax + lo >= -WIDE_SERIES * beta and not math.isinf(beta)
 
 
 @_jit

@@ -385,3 +385,4 @@ def test_residual_series_is_the_residual_wide(beta, fill):
     # and not where a class may come within (1 - WIDE_SERIES) beta of the edge
     assert not K.takes_series(0.0, -1e4 * WIDE_SERIES * 1.01, 0.0, 1e4)
     assert K.takes_series(0.0, -1e4 * WIDE_SERIES * 0.99, 0.0, 1e4)
+    assert not K.takes_series(0.0, -1.0, 0.0, math.inf)  # the softmax has its own path
