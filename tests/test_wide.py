@@ -1,6 +1,8 @@
 """The CPU kernels' SIMD path for rows with many candidates (``_kernels.newton_wide`` and
 friends) against the scalar path it replaces there: the same residual to a few ulps, the same
-root to a few ulps, the same softmax, whatever the scratch rows hold past the candidates."""
+root to a few ulps, the same softmax, whatever the scratch rows hold past the candidates. Its
+other evaluations (products at integer beta, a series at large beta) against the general one
+and against 60-digit arithmetic, and the wide rows' gathering against ``collect``."""
 
 import math
 
@@ -8,8 +10,8 @@ import numpy as np
 import pytest
 
 from mgce_ref import _kernels as K
-from mgce_ref.config import (INT_BETA_MAX, LANES, NEWTON_MAX_ITER, NEWTON_RTOL, WIDE_MIN,
-                             WIDE_SERIES)
+from mgce_ref.config import (DENSE_MIN, INT_BETA_MAX, LANES, NEWTON_MAX_ITER, NEWTON_RTOL,
+                             WIDE_MIN, WIDE_SERIES)
 
 BETAS = (1.4, 2.0, 5.0, 11.0, 100.0, 1e4, 1e6)
 EPS = float(np.finfo(np.float64).eps)
@@ -313,6 +315,10 @@ def test_plain_powers_stay_within_their_bound(beta):
                 q_over_s = qe[:n] ** ((beta - 2.0) / (beta - 1.0))
                 assert np.all(np.abs(q[:n] - qe[:n]) <= bound * q_over_s + 2.0**-900)
                 assert np.all(q[n:n + LANES] == 0.0)
+
+
+def test_collect_wide_only_for_rows_of_a_block_or_more():
+    assert DENSE_MIN >= K.BLOCK  # collect_wide samples the first BLOCK classes
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])

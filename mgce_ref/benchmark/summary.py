@@ -143,20 +143,24 @@ def iterations(sizes=HEADLINE, betas=ITER_BETAS, dtype="float32", rows=1024):
 
 @functools.lru_cache(maxsize=1)
 def _collect_kernel():
-    """A prange batch running only ``_kernels.collect`` (the candidate pass) on every row."""
+    """A prange batch running only the candidate pass on every row, as the numba backend runs
+    it (``_kernels.collect``, or ``collect_wide`` for rows of ``config.DENSE_MIN`` classes)."""
     from numba import njit, prange
 
     from .. import _kernels as K
-    from ..config import ROWS_PER_CHUNK
+    from ..config import DENSE_MIN, LANES, ROWS_PER_CHUNK
 
     @njit(parallel=True, cache=False)
     def collect_batch(h, beta, counts):
         B, C = h.shape
         for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
-            buf = np.empty(C)
-            idx = np.empty(C, np.int64)
+            buf = np.empty(C + LANES)
+            idx = np.empty(C + LANES, np.int64)
             for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
-                counts[r] = K.collect(h[r], beta, buf, idx)[0]
+                if C >= DENSE_MIN:
+                    counts[r] = K.collect_wide(h[r], beta, buf, idx)[0]
+                else:
+                    counts[r] = K.collect(h[r], beta, buf, idx)[0]
 
     return collect_batch
 
@@ -166,7 +170,7 @@ def profile(sizes=HEADLINE, betas=(1.0, 1.02, TARGET_BETA, 2.0, 11.0, 100.0, mat
     """Where numba's ``loss_and_grad`` time goes, per (B, C, beta), from one interleaved
     measurement (``runner.measure_interleaved``) of: input validation (``_validate.logits`` as
     the numba backend calls it: shapes and dtypes; the candidate pass checks finiteness), the
-    candidate pass (``_kernels.collect`` alone),
+    candidate pass alone (:func:`_collect_kernel`),
     ``solve_nu`` and ``loss_and_grad``. Reported: validation, candidate pass, solve (``nu``
     minus both), output pass (``loss_and_grad`` minus ``nu``), with the mean number of
     candidate classes and of Newton residual evaluations per row."""
