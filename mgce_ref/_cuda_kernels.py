@@ -271,9 +271,9 @@ def _block_stats(row, sv, sw, si):
 
 
 @cuda.jit(device=True)
-def _residual(row, m, vmax, x, beta, sf, sc, sd):
+def _residual(row, m, vmax, x, beta, ipow, plain, sf, sc, sd):
     """``K.residual`` over the block: ``(f(x), f'(x), curv, zmin)`` of eq. 13, from the same
-    per-class ``K.residual_term``, combined by shared-memory trees."""
+    per-class ``K.any_residual_term``, combined by shared-memory trees."""
     f = 0.0
     comp = 0.0
     d = 0.0
@@ -283,7 +283,7 @@ def _residual(row, m, vmax, x, beta, sf, sc, sd):
     for c in range(cuda.threadIdx.x, row.shape[0], cuda.blockDim.x):
         z = float(row[c]) - vmax
         if z + x > -beta:
-            term, dq, _ = K.residual_term(z, x, beta, c == m)
+            term, dq = K.any_residual_term(z, x, beta, c == m, ipow, plain)
             f, comp = K.add(f, comp, term)
             d, dcomp = K.add(d, dcomp, dq)
             curv += dq / (1.0 + (z + x) / beta)
@@ -304,8 +304,10 @@ def _newton(row, m, vmax, vmin, beta, tol, rtol, max_iter, sf, sc, sd):
         x = hi
     halley = True
     after = False
+    ipow = K.short_power(beta)
     for it in range(1, max_iter + 1):
-        f, d, curv, zmin = _residual(row, m, vmax, x, beta, sf, sc, sd)
+        plain = ipow > 0 and tol <= 0.0 and K.plain_powers(beta, rtol, x)
+        f, d, curv, zmin = _residual(row, m, vmax, x, beta, ipow, plain, sf, sc, sd)
         if f <= 0.0 and not (after and f < 0.0):
             if it == 1 and x < hi:  # see K.newton_pruned
                 x = hi
@@ -324,6 +326,7 @@ def _bisect(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
     """``K.bisect`` with the block residual: eq. 26 bracket, width ``tol`` or machine precision."""
     lo = K.base(row.shape[0], beta)
     hi = lo - (vmin - vmax)
+    ipow = K.short_power(beta)
     if tol > 0.0:
         if math.isinf(hi):
             hi = 0.0
@@ -331,7 +334,7 @@ def _bisect(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
             if hi - lo <= tol:
                 return 0.5 * (lo + hi), it, True
             mid = 0.5 * (lo + hi)
-            if _residual(row, m, vmax, mid, beta, sf, sc, sd)[0] > 0.0:
+            if _residual(row, m, vmax, mid, beta, ipow, False, sf, sc, sd)[0] > 0.0:
                 hi = mid
             else:
                 lo = mid
@@ -349,7 +352,7 @@ def _bisect(row, m, vmax, vmin, beta, tol, max_iter, sf, sc, sd):
             y = 0.5 * (a + b)
         if not (a < y < b):
             return -a if a == b else -0.5 * (a + b), it, True
-        if _residual(row, m, vmax, -y, beta, sf, sc, sd)[0] > 0.0:
+        if _residual(row, m, vmax, -y, beta, ipow, False, sf, sc, sd)[0] > 0.0:
             a = y
         else:
             b = y

@@ -21,9 +21,8 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp
-from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, SERIES_CUTOFF, SOFTMAX_START_BETA,
-                     TANGENT_TABLE, WIDE_SERIES,
-                     WIDE_MIN)
+from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, SERIES_CUTOFF, SHORT_INT_BETA_MAX,
+                     SOFTMAX_START_BETA, TANGENT_TABLE, WIDE_SERIES, WIDE_MIN)
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -399,16 +398,18 @@ def finite(vmax, vmin):
 
 
 @_jit
-def residual(v, n, m, vmax, x, beta):
+def residual(v, n, m, vmax, x, beta, ipow, plain):
     """``f(x) = sum_c [s_c]_+**beta - 1``, ``f'(x) = sum_c [s_c]_+**(beta - 1)`` (eq. 13), and
     for :func:`newton_error` ``sum_c s_c**(beta - 2)`` over the support and its smallest ``z_c``.
 
     The first maximum ``v[m]`` contributes ``expm1`` (its term is ``1 + O(x)``), so ``f`` keeps
     its relative accuracy when one class dominates; it is summed first, then the others in
     order, as :func:`residual_pruned` does with the maximum in ``v[0]``. Both sums are
-    compensated (:func:`add`).
+    compensated (:func:`add`). ``ipow = short_power(beta)`` and ``plain``: see
+    :func:`int_residual_term` (an integer beta's terms by products).
     """
-    f, d, _ = residual_term(0.0, x, beta, True)  # z = 0 and x > -beta: always in the support
+    # z = 0 and x > -beta: always in the support
+    f, d = any_residual_term(0.0, x, beta, True, ipow, plain)
     comp = 0.0
     dcomp = 0.0
     curv = d / (1.0 + x / beta)
@@ -416,7 +417,7 @@ def residual(v, n, m, vmax, x, beta):
     for c in range(n):
         z = float(v[c]) - vmax
         if z + x > -beta and c != m:
-            term, dq, _ = residual_term(z, x, beta, False)
+            term, dq = any_residual_term(z, x, beta, False, ipow, plain)
             f, comp = add(f, comp, term)
             # f' sets the Newton step: over thousands of near-equal terms a plain sum drifts
             # by ~n eps and the last step overshoots the root by that many ulps.
@@ -441,8 +442,67 @@ def residual_term(z, x, beta, first):
 
 
 @_jit
+def int_residual_term(z, x, beta, first, ipow, plain):
+    """:func:`residual_term`'s ``(term of f, s**(beta - 1))`` at an integer beta (``ipow =
+    short_power(beta) > 0``), by products (:func:`int_term`, no ``log`` or ``exp``): ``plain``
+    as :func:`plain_powers` says, else in double-double, where the maximum's ``p - 1`` is exact
+    (Sterbenz) as ``expm1`` made it."""
+    p, p_lo, q = int_term(z, x, beta, ipow, plain)
+    if first:
+        return (p - 1.0) + p_lo, q
+    return p + p_lo, q
+
+
+@_jit
+def any_residual_term(z, x, beta, first, ipow, plain):
+    """:func:`int_residual_term` where ``ipow``, else :func:`residual_term` (without ``log
+    s``)."""
+    if ipow:
+        return int_residual_term(z, x, beta, first, ipow, plain)
+    term, dq, _ = residual_term(z, x, beta, first)
+    return term, dq
+
+
+@_jit
+def short_power(beta):
+    """``beta - 1`` where the scalar row functions take their powers by products
+    (:func:`int_term`): an integer beta from 2 to ``config.SHORT_INT_BETA_MAX``; else 0
+    (``log`` and ``exp``)."""
+    return int_power(beta) if beta <= SHORT_INT_BETA_MAX else 0
+
+
+@_jit
+def int_term(z, x, beta, ipow, plain):
+    """``(p, p_lo, q)`` of a class in the support at an integer ``beta = ipow + 1``: ``q =
+    s**(beta - 1)`` and ``p = s**beta = p + p_lo`` by binary powering, most significant bit
+    first, the scalar form of :func:`residual_int`'s passes. ``plain``: ``s = 1 + t / beta``
+    and its powers in float64 (``p_lo = 0``; :func:`plain_powers`). Else ``s`` is the
+    double-double of :func:`wide_s` and so are the powers (:func:`power_step`): ``p`` and q
+    are then good to a few units of 2**-100 before their last rounding, where
+    ``exp(beta log s)`` carries ``|log p|`` ulps."""
+    ib = 1.0 / beta
+    top = 0
+    while (ipow >> (top + 1)) > 0:
+        top += 1
+    if plain:
+        s = fma(z + x, ib, 1.0)
+        a = s
+        for k in range(top - 1, -1, -1):
+            a = plain_step(a, s, ((ipow >> k) & 1) == 1)
+        return a * s, 0.0, a
+    _, s, s_lo = wide_s(z, x, beta, ib)
+    a = s
+    b = s_lo
+    for k in range(top - 1, -1, -1):
+        a, b = power_step(a, b, s, s_lo, ((ipow >> k) & 1) == 1)
+    h = a * s
+    return h, fma(a, s, -h) + fma(a, s_lo, b * s), a + b
+
+
+@_jit
 def q_from_log(ls, beta):
-    """``s**(beta - 1)`` from ``log s`` for finite beta: :func:`q_term`'s value, bit for bit."""
+    """``s**(beta - 1)`` from ``log s`` for finite beta not an integer (:func:`int_power`):
+    :func:`q_term`'s value, bit for bit."""
     return math.exp((beta - 1.0) * ls)
 
 
@@ -478,8 +538,10 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
         x = lo
     halley = True  # the first step is Halley's
     after = near  # x may lie left of the root: f < 0 is no stop there
+    ipow = short_power(beta)
     for it in range(1, max_iter + 1):
-        f, d, curv, zmin = residual(v, n, m, vmax, x, beta)
+        plain = ipow > 0 and tol <= 0.0 and plain_powers(beta, rtol, x)
+        f, d, curv, zmin = residual(v, n, m, vmax, x, beta, ipow, plain)
         if f <= 0.0 and not (after and f < 0.0):
             if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
@@ -676,7 +738,8 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta, prune):
     ``x`` may lie left of the root). Right of the root a dropped class has ``s_c <= 0`` at the
     root too, and the margin keeps those at the edge within rounding of the root, which the
     double-double refinement of ``_refine`` needs. The maximum is always kept (``x > -beta``),
-    and evaluated before the loop: no test of which class it is.
+    and evaluated before the loop: no test of which class it is. (At an integer beta,
+    :func:`residual_pruned_int`.)
     """
     f, d, lbuf[0] = residual_term(0.0, x, beta, True)
     comp = 0.0
@@ -708,6 +771,37 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta, prune):
 
 
 @_jit
+def residual_pruned_int(v, idx, n, vmax, x, beta, prune, ipow, plain):
+    """:func:`residual_pruned` at an integer beta (``ipow = short_power(beta) > 0``), each
+    term by :func:`int_residual_term`; no ``log s`` is left (q is taken afresh at the root)."""
+    f, d = int_residual_term(0.0, x, beta, True, ipow, plain)
+    comp = 0.0
+    dcomp = 0.0
+    curv = d / (1.0 + x / beta)
+    edge = -beta * (1.0 + EDGE_MARGIN) if prune else -math.inf
+    k = 1
+    zmin = 0.0
+    for c in range(1, n):
+        vc = v[c]
+        z = vc - vmax
+        t = z + x
+        if t > edge:
+            if t > -beta:
+                term, dq = int_residual_term(z, x, beta, False, ipow, plain)
+                f, comp = add(f, comp, term)
+                d, dcomp = add(d, dcomp, dq)
+                curv += dq / (1.0 + t / beta)
+                zmin = min(zmin, z)
+            ic = idx[c]
+            v[c] = v[k]
+            idx[c] = idx[k]
+            v[k] = vc
+            idx[k] = ic
+            k += 1
+    return f + comp, d + dcomp, curv, zmin, k
+
+
+@_jit
 def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter):
     """:func:`newton` for the CPU kernels, which have scratch rows: the same iterates, each
     evaluated on the candidates still in reach of the support (:func:`residual_pruned`),
@@ -715,9 +809,10 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter)
     is :func:`row_constants` (``lo`` and the start's tangent points).
 
     Returns ``(x, iterations, converged, k)``: ``v[:k]`` holds every class in reach of the
-    support at ``x``, the maximum first; with ``tol <= 0``, ``lbuf[:k]`` holds their ``log s``
-    at ``x`` (from the last evaluation, moved to ``x`` by :func:`move_log_s` when the relative
-    rule stopped one step after it).
+    support at ``x``, the maximum first; with ``tol <= 0`` and beta not an integer
+    (:func:`int_power`), ``lbuf[:k]`` holds their ``log s`` at ``x`` (from the last evaluation,
+    moved to ``x`` by :func:`move_log_s` when the relative rule stopped one step after it).
+    At an integer beta q costs a few products afresh (:func:`q_term`), and nothing is left.
     """
     if n == 1:  # the maximum alone: s = 1 at x = 0 (where newton's first evaluation stops)
         lbuf[0] = 0.0
@@ -736,8 +831,14 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter)
     halley = True
     # x may lie left of the root after Halley's step, or at the softmax start: no pruning there
     after = near
+    ipow = short_power(beta)
     for it in range(1, max_iter + 1):
-        f, d, curv, zmin, k = residual_pruned(v, idx, lbuf, n, vmax, x, beta, not after)
+        if ipow:
+            plain = tol <= 0.0 and plain_powers(beta, rtol, x)
+            f, d, curv, zmin, k = residual_pruned_int(v, idx, n, vmax, x, beta, not after, ipow,
+                                                      plain)
+        else:
+            f, d, curv, zmin, k = residual_pruned(v, idx, lbuf, n, vmax, x, beta, not after)
         if f <= 0.0 and not (after and f < 0.0):
             if it == 1 and x < hi and not near:
                 # The start is right of the root in exact arithmetic, and its nudge exceeds
@@ -751,7 +852,7 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter)
         after = halley and f > 0.0  # Halley's step may pass the root (from the left, Newton's)
         halley = halley and not f > 0.0
         if stop:
-            if tol <= 0.0 and xn != x:  # the relative rule: one step past the evaluation
+            if tol <= 0.0 and xn != x and not ipow:  # the relative rule: one step past
                 move_log_s(v, lbuf, k, vmax, x, xn, beta)
             return xn, it, True, k
         x = xn
@@ -785,13 +886,13 @@ def solve_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, method, tol, rtol, ma
     :func:`collect`, the first maximum in ``v[0]``, with :func:`row_constants`. Returns ``(x,
     iterations, converged, k, left)``: the classes in reach of the support in ``v[:k]`` (all
     ``n`` candidates but for Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``:
-    ``LEFT_LOG_S`` (Newton with ``tol <= 0``), ``LEFT_Q`` (the unnormalized q, at beta = inf) or
+    ``LEFT_LOG_S`` (Newton with ``tol <= 0`` at a beta that is not an integer), ``LEFT_Q`` (the unnormalized q, at beta = inf) or
     ``LEFT_NOTHING``. (Rows of ``config.WIDE_MIN`` candidates or more take :func:`solve_wide`
     instead: the batch kernels choose, so that this function stays small enough to inline.)"""
     if method == 0 and 1.0 < beta < math.inf:
         x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol,
                                      max_iter)
-        return x, it, ok, k, LEFT_LOG_S if tol <= 0.0 else LEFT_NOTHING
+        return x, it, ok, k, LEFT_LOG_S if tol <= 0.0 and not short_power(beta) else LEFT_NOTHING
     if method == 0 and math.isinf(beta):
         return softmax_terms(v, n, 0, vmax, lbuf), 1, True, n, LEFT_Q
     x, it, ok = solve(v, n, 0, vmax, vmin, table[0, 0], beta, method, tol, rtol, max_iter)
@@ -809,6 +910,7 @@ def bisect(v, n, m, vmax, vmin, lo, beta, tol, max_iter):
     strictly inside. Returns ``(x, iterations, converged)``.
     """
     hi = lo - (vmin - vmax)
+    ipow = short_power(beta)
     if tol > 0.0:
         if math.isinf(hi):
             hi = 0.0
@@ -816,7 +918,7 @@ def bisect(v, n, m, vmax, vmin, lo, beta, tol, max_iter):
             if hi - lo <= tol:
                 return 0.5 * (lo + hi), it, True
             mid = 0.5 * (lo + hi)
-            if residual(v, n, m, vmax, mid, beta)[0] > 0.0:
+            if residual(v, n, m, vmax, mid, beta, ipow, False)[0] > 0.0:
                 hi = mid
             else:
                 lo = mid
@@ -835,7 +937,7 @@ def bisect(v, n, m, vmax, vmin, lo, beta, tol, max_iter):
             y = 0.5 * (a + b)
         if not (a < y < b):
             return -a if a == b else -0.5 * (a + b), it, True
-        if residual(v, n, m, vmax, -y, beta)[0] > 0.0:
+        if residual(v, n, m, vmax, -y, beta, ipow, False)[0] > 0.0:
             a = y
         else:
             b = y
@@ -929,19 +1031,28 @@ def solve(v, n, m, vmax, vmin, lo, beta, method, tol, rtol, max_iter):
 
 @_jit
 def p_term(z, x, beta):
-    """``[s]_+**beta`` (eq. 14) for ``s = 1 + (z + x) / beta``; ``s`` itself at beta = 1."""
+    """``[s]_+**beta`` (eq. 14) for ``s = 1 + (z + x) / beta``; ``s`` itself at beta = 1, a
+    product of powers at an integer beta (:func:`int_term`)."""
     if not z + x > -beta:
         return 0.0
     if beta == 1.0:
         return beta_s(z, x, 1.0)
+    ipow = short_power(beta)
+    if ipow:
+        p, p_lo, _ = int_term(z, x, beta, ipow, False)
+        return p + p_lo
     return math.exp(log_p(z, x, beta))
 
 
 @_jit
 def q_term(z, x, beta):
-    """``[s]_+**(beta - 1)`` (unnormalized eq. 17); 1 on the support at beta = 1."""
+    """``[s]_+**(beta - 1)`` (unnormalized eq. 17); 1 on the support at beta = 1, a product of
+    powers at an integer beta (:func:`int_term`)."""
     if not z + x > -beta:
         return 0.0
+    ipow = short_power(beta)
+    if ipow:
+        return int_term(z, x, beta, ipow, False)[2]
     return math.exp(log_q(z, x, beta))
 
 

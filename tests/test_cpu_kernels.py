@@ -172,7 +172,9 @@ def test_pruned_newton_takes_the_plain_iterates_and_keeps_the_support(beta):
         table = K.row_constants(row.shape[0], beta)
         x, it, ok, k = K.newton_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta, 0.0, 0.0, 100)
         assert (x, it, ok) == plain
-        for j in range(k):  # the last evaluation's log s, as q_term would compute it
+        # the last evaluation's log s, as q_term would compute it (an integer beta leaves
+        # nothing: q_term takes q afresh by products there)
+        for j in range(k if not K.short_power(beta) else 0):
             want = K.q_term(buf[j] - vmax, x, beta)
             assert K.q_from_log(lbuf[j], beta) == want
         with np.errstate(over="ignore"):  # a spread of 2e308 is -inf: out of the support

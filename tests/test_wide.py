@@ -11,7 +11,7 @@ import pytest
 
 from mgce_ref import _kernels as K
 from mgce_ref.config import (DENSE_MIN, INT_BETA_MAX, LANES, NEWTON_MAX_ITER, NEWTON_RTOL,
-                             WIDE_MIN, WIDE_SERIES)
+                             SHORT_INT_BETA_MAX, WIDE_MIN, WIDE_SERIES)
 
 BETAS = (1.4, 2.0, 5.0, 11.0, 100.0, 1e4, 1e6)
 EPS = float(np.finfo(np.float64).eps)
@@ -392,3 +392,43 @@ def test_residual_series_is_the_residual_wide(beta, fill):
     assert not K.takes_series(0.0, -1e4 * WIDE_SERIES * 1.01, 0.0, 1e4)
     assert K.takes_series(0.0, -1e4 * WIDE_SERIES * 0.99, 0.0, 1e4)
     assert not K.takes_series(0.0, -1.0, 0.0, math.inf)  # the softmax has its own path
+
+
+def test_short_power_picks_the_small_integer_betas():
+    assert [K.short_power(b) for b in (2.0, 5.0, 11.0, SHORT_INT_BETA_MAX)] == [
+        1, 4, 10, int(SHORT_INT_BETA_MAX) - 1]
+    for beta in (1.0, 1.5, 10.5, SHORT_INT_BETA_MAX + 1.0, 100.0, math.inf, math.nan):
+        assert K.short_power(beta) == 0
+
+
+@pytest.mark.parametrize("beta", [2.0, 3.0, 5.0, 11.0, SHORT_INT_BETA_MAX])
+def test_scalar_products_are_exact_but_for_roundings(beta):
+    """The short rows' and the GPU's powers (``int_term``, and ``p_term``, ``q_term`` and
+    ``int_residual_term`` through it) against 60-digit arithmetic at the same z and x: in
+    double-double p and q within an ulp (one rounding of ~2**-100) or below 2**-900, the
+    maximum's ``p - 1`` too, classes at the edge of the support (s ~ 1e-12) included; plain,
+    within ``(2 beta + 8) eps`` of ``s**(beta - 2)``."""
+    mpmath = pytest.importorskip("mpmath")
+    mpmath.mp.dps = 60
+    ipow = K.short_power(beta)
+    rng = np.random.default_rng(7)
+    zs = list(-beta * rng.uniform(0.0, 1.0, 200)) + [0.0]
+    for x in (0.0, -1e-9, -0.3, K.base(10, beta), K.base(1000, beta)):
+        edge = -beta - x
+        for z in zs + [edge + beta * 1e-12, edge + beta * 1e-6]:
+            z = float(z)
+            if not z + x > -beta:
+                continue
+            s = 1 + (mpmath.mpf(z) + mpmath.mpf(x)) / int(beta)
+            q, p = s ** ipow, s ** (ipow + 1)
+            ph, pl, qg = K.int_term(z, x, beta, ipow, False)
+            # (powers below 2**-900 may be 0: K.POWER_FLUSH)
+            assert abs(ph + pl - p) <= EPS * p + 2.0**-900, (z, x)
+            assert abs(qg - q) <= EPS * q + 2.0**-900, (z, x)
+            assert K.p_term(z, x, beta) == ph + pl and K.q_term(z, x, beta) == qg
+            if z == 0.0:
+                term, dq = K.int_residual_term(z, x, beta, True, ipow, False)
+                assert abs(term - (p - 1)) <= 2 * EPS * abs(p - 1) + 1e-300
+            ph, pl, qg = K.int_term(z, x, beta, ipow, True)
+            bound = (2.0 * beta + 8.0) * EPS * s ** (ipow - 1) + 2.0**-900  # (underflow)
+            assert pl == 0.0 and abs(ph - p) <= bound and abs(qg - q) <= bound, (z, x)

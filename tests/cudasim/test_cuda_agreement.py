@@ -61,19 +61,24 @@ def test_public_functions_route_to_the_kernels(shape):
 @pytest.mark.skipif(ON_DEVICE, reason="a GPU's exp, log and fmas round differently from the CPU's")
 def test_thread_per_row_is_bitwise_the_cpu():
     # Same row kernels, same order of operations, the same iterates: no difference at all in
-    # nu, p and the loss on the simulator. q (and grad) only agree: the CPU moves the last
-    # evaluation's log s to the root of the relative stopping rule by a series, the GPU takes
-    # q afresh there; and for 1 < beta < 2 on the rows that both refine with a double-double
+    # nu, p and the loss on the simulator. q (and grad) only agree where beta is not an
+    # integer: the CPU moves the last evaluation's log s to the root of the relative stopping
+    # rule by a series, the GPU takes q afresh there (at an integer beta both take it afresh,
+    # by products); and for 1 < beta < 2 on the rows that both refine with a double-double
     # root (mgce_ref._refine), the CPU sums the normalizer over its candidates, max first.
-    h, y = batch("thread_per_row", np.float64)
-    for beta in BETAS:
-        got = _dispatch.run(h, y, beta, "cuda", OUTPUTS)
-        want = _dispatch.run(h, y, beta, "numba", OUTPUTS)
-        for name, g, w in zip(OUTPUTS, got, want):
-            if name in ("worst_case", "grad"):  # a few ulps, bar the refined rows
-                assert_agrees(g, w, f"beta={beta} {name}", 1e-12 if 1.0 < beta < 2.0 else 1e-15)
-            else:
-                np.testing.assert_array_equal(g, w, err_msg=f"beta={beta} {name}")
+    # float32 rows take plain products at integer beta where the stopping rule allows.
+    for dtype, betas in ((np.float64, BETAS + (5.0,)), (np.float32, (5.0, 11.0))):
+        h, y = batch("thread_per_row", dtype)
+        for beta in betas:
+            got = _dispatch.run(h, y, beta, "cuda", OUTPUTS)
+            want = _dispatch.run(h, y, beta, "numba", OUTPUTS)
+            integer = 2.0 <= beta <= 32.0 and beta == math.floor(beta)  # SHORT_INT_BETA_MAX
+            for name, g, w in zip(OUTPUTS, got, want):
+                what = f"{np.dtype(dtype)} beta={beta} {name}"
+                if name in ("worst_case", "grad") and not integer:  # a few ulps, bar refined rows
+                    assert_agrees(g, w, what, 1e-12 if 1.0 < beta < 2.0 else 1e-15)
+                else:
+                    np.testing.assert_array_equal(g, w, err_msg=what)
 
 
 @pytest.mark.parametrize("where_1d", ["host", "device"])
