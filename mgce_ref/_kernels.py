@@ -700,8 +700,11 @@ def newton_start_table(v, n, vmax, beta, table):
 def row_constants(n_classes, beta):
     """What every row of a ``(B, n_classes)`` batch shares, computed once by the CPU batch
     kernels: row 0 holds ``lo = base(n_classes, beta)``, row ``k >= 1`` :func:`tangent_mass`
-    of ``k`` (``TANGENT_TABLE`` rows at most, fewer for fewer classes)."""
-    table = np.zeros((min(n_classes + 1, TANGENT_TABLE), 2))
+    of ``k`` (``TANGENT_TABLE`` rows at most, fewer for fewer classes; none where Newton does
+    not start from the tangents: beta <= 1, and from ``SOFTMAX_START_BETA`` on, where their
+    ``log`` and ``expm1`` were 2 us of a (128, 100) batch)."""
+    tangents = 1.0 < beta < SOFTMAX_START_BETA
+    table = np.zeros((min(n_classes + 1, TANGENT_TABLE) if tangents else 1, 2))
     table[0, 0] = base(n_classes, beta)
     for k in range(1, table.shape[0]):
         table[k, 0], table[k, 1] = tangent_mass(k, beta)
