@@ -70,8 +70,9 @@ INT_BETA_MAX = 512.0
 SHORT_INT_BETA_MAX = 32.0
 
 #: Rows of at least this many classes are gathered by ``_kernels.collect_wide``, which picks
-#: compress-stores where the first 64 classes hold 16 candidates or more (64: the compare's
-#: block; shorter rows keep ``_kernels.collect``, small enough to inline into the row loops).
+#: compress-stores where the first 64 classes hold 16 candidates or more and the CPU has
+#: AVX-512 (else a branch-free compaction, from 32; 64 is the compare's block; shorter rows
+#: keep ``_kernels.collect``, small enough to inline into the row loops).
 DENSE_MIN = 64
 
 #: A wide row whose every class keeps ``|t / beta| <= WIDE_SERIES`` over the whole bracket

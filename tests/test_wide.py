@@ -324,8 +324,8 @@ def test_collect_wide_only_for_rows_of_a_block_or_more():
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
 @pytest.mark.parametrize("beta", [1.02, 2.0, 11.0, 100.0, math.inf])
 def test_collect_wide_is_collect(beta, dt):
-    """The wide rows' gathering (compress-stores where candidates are many, collect's test
-    per candidate where few) gives what collect gives: rows of every length mod 8 from 64 on,
+    """The wide rows' gathering (compress-stores or the branch-free compaction where
+    candidates are many, collect's test per candidate where few) gives what collect gives: rows of every length mod 8 from 64 on,
     ties for the maximum in any chunk, the last one, huge offsets, NaN and infinities."""
     rng = np.random.default_rng(8)
     for C in (64, 65, 71, 72, 100, 257, 1000):
@@ -354,6 +354,16 @@ def test_collect_wide_is_collect(beta, dt):
             n = got[0]
             np.testing.assert_array_equal(b2[:n], b1[:n])
             np.testing.assert_array_equal(i2[:n], i1[:n])
+            if not K.finite(want[1], want[2]):
+                continue
+            # both ways of gathering a wide support, whichever this CPU's collect_wide takes
+            for gather in (K.collect_dense, K.collect_compact):
+                b3 = np.full(C + LANES, np.nan)
+                i3 = np.zeros(C + LANES, np.int64)
+                got = gather(row, beta, want[1], want[2], b3, i3)
+                assert got == want
+                np.testing.assert_array_equal(b3[:n], b1[:n])
+                np.testing.assert_array_equal(i3[:n], i1[:n])
 
 
 @pytest.mark.parametrize("fill", [0.0, np.nan, np.inf])
