@@ -825,7 +825,9 @@ def residual_pruned(v, idx, lbuf, n, vmax, x, beta, prune):
 @_jit
 def residual_pruned_int(v, idx, n, vmax, x, beta, prune, ipow, plain):
     """:func:`residual_pruned` at an integer beta (``ipow = short_power(beta) > 0``), each
-    term by :func:`int_residual_term`; no ``log s`` is left (q is taken afresh at the root)."""
+    term by :func:`int_residual_term`; no ``log s`` is left (q is taken afresh at the root).
+    (A function of its own, not a flag of :func:`residual_pruned`: a branch per class there
+    made the rows at every other beta 2-6% slower.)"""
     f, d = int_residual_term(0.0, x, beta, True, ipow, plain)
     comp = 0.0
     dcomp = 0.0
