@@ -550,8 +550,8 @@ def int_term(z, x, beta, ipow, plain):
 
 @_jit
 def q_from_log(ls, beta):
-    """``s**(beta - 1)`` from ``log s`` for finite beta not an integer (:func:`int_power`):
-    :func:`q_term`'s value, bit for bit."""
+    """``s**(beta - 1)`` from ``log s`` for finite beta (but :func:`short_power`'s integers,
+    where :func:`q_term` takes products): :func:`q_term`'s value, bit for bit."""
     return math.exp((beta - 1.0) * ls)
 
 
@@ -863,10 +863,10 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter)
     is :func:`row_constants` (``lo`` and the start's tangent points).
 
     Returns ``(x, iterations, converged, k)``: ``v[:k]`` holds every class in reach of the
-    support at ``x``, the maximum first; with ``tol <= 0`` and beta not an integer
-    (:func:`int_power`), ``lbuf[:k]`` holds their ``log s`` at ``x`` (from the last evaluation,
-    moved to ``x`` by :func:`move_log_s` when the relative rule stopped one step after it).
-    At an integer beta q costs a few products afresh (:func:`q_term`), and nothing is left.
+    support at ``x``, the maximum first; with ``tol <= 0``, but for :func:`short_power`'s
+    integer beta, ``lbuf[:k]`` holds their ``log s`` at ``x`` (from the last evaluation, moved
+    to ``x`` by :func:`move_log_s` when the relative rule stopped one step after it). At those
+    integer beta q costs a few products afresh (:func:`q_term`), and nothing is left.
     """
     if n == 1:  # the maximum alone: s = 1 at x = 0 (where newton's first evaluation stops)
         lbuf[0] = 0.0
@@ -940,9 +940,10 @@ def solve_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, method, tol, rtol, ma
     :func:`collect`, the first maximum in ``v[0]``, with :func:`row_constants`. Returns ``(x,
     iterations, converged, k, left)``: the classes in reach of the support in ``v[:k]`` (all
     ``n`` candidates but for Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``:
-    ``LEFT_LOG_S`` (Newton with ``tol <= 0`` at a beta that is not an integer), ``LEFT_Q`` (the unnormalized q, at beta = inf) or
-    ``LEFT_NOTHING``. (Rows of ``config.WIDE_MIN`` candidates or more take :func:`solve_wide`
-    instead: the batch kernels choose, so that this function stays small enough to inline.)"""
+    ``LEFT_LOG_S`` (Newton with ``tol <= 0``, but for :func:`short_power`'s integer beta),
+    ``LEFT_Q`` (the unnormalized q, at beta = inf) or ``LEFT_NOTHING``. (Rows of
+    ``config.WIDE_MIN`` candidates or more take :func:`solve_wide` instead: the batch kernels
+    choose, so that this function stays small enough to inline.)"""
     if method == 0 and 1.0 < beta < math.inf:
         x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol,
                                      max_iter)

@@ -325,8 +325,9 @@ def test_collect_wide_only_for_rows_of_a_block_or_more():
 @pytest.mark.parametrize("beta", [1.02, 2.0, 11.0, 100.0, math.inf])
 def test_collect_wide_is_collect(beta, dt):
     """The wide rows' gathering (compress-stores or the branch-free compaction where
-    candidates are many, collect's test per candidate where few) gives what collect gives: rows of every length mod 8 from 64 on,
-    ties for the maximum in any chunk, the last one, huge offsets, NaN and infinities."""
+    candidates are many, collect's test per candidate where few) gives what collect gives:
+    rows of every length mod 8 from 64 on, ties for the maximum in any chunk, the last one,
+    huge offsets, NaN and infinities."""
     rng = np.random.default_rng(8)
     for C in (64, 65, 71, 72, 100, 257, 1000):
         for trial in range(7):
