@@ -1,0 +1,81 @@
+"""Newton's start at large beta (``_kernels.start_from_moments``): the softmax root expanded
+in ``1/beta`` to the third order, and the first-order shortcut (``first_order_start``)."""
+
+import numpy as np
+import pytest
+
+import mgce_ref
+from mgce_ref import _kernels as K
+from mgce_ref.config import LANES, NEWTON_RTOL
+
+
+def start(h, beta, rtol=0.0):
+    """The short rows' start for one row of logits, shifted (``x = nu + max``)."""
+    v = np.asarray(h, np.float64)
+    return K.softmax_start_short(v, v.shape[0], int(np.argmax(v)), float(v.max()), beta, rtol)
+
+
+def root(h, beta):
+    return float(mgce_ref.solve_nu(np.asarray(h, np.float64)[None, :], beta)[0] + np.max(h))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("C", [3, 10, 40])
+def test_the_start_misses_the_root_by_beta_to_the_minus_4(seed, C):
+    """The error of a k-th order expansion falls as ``beta**-(k + 1)``: from beta = 100 to 1000
+    a third-order start gains 1e4 (a wrong third-order term would leave 1e3)."""
+    h = np.random.default_rng(seed).normal(0.0, 1.5, C)
+    err = [abs(start(h, b) - root(h, b)) for b in (100.0, 1000.0)]
+    assert err[1] < 1e-9
+    assert err[0] / err[1] > 4e3
+
+
+@pytest.mark.parametrize("beta", [11.0, 100.0])
+def test_the_third_order_start_is_closer_than_the_first(beta):
+    rng = np.random.default_rng(7)
+    closer = 0
+    for _ in range(40):
+        h = rng.normal(0.0, 3.0, 10)
+        v = h.astype(np.float64)
+        z = v - v.max()
+        e = np.exp(z[z > -beta])
+        u = z[z > -beta] - np.log(e.sum())
+        first = -np.log(e.sum()) + (e * u * u).sum() / e.sum() / (2.0 * beta)
+        r = root(h, beta)
+        closer += abs(start(h, beta) - r) < abs(first - r)
+    assert closer >= 36
+
+
+def test_the_first_order_is_kept_where_it_is_close_enough():
+    """At beta = 1e6 the first order suffices for float32 and float64 results, at 100 for
+    neither, and with ``rtol = 0`` (a fixed tolerance) never."""
+    h = np.random.default_rng(3).normal(0.0, 3.0, 10)
+    v = h - h.max()
+    e = np.exp(v)
+    s = [float((e * v**k).sum()) for k in range(3)]
+    r32, r64 = NEWTON_RTOL[np.dtype(np.float32)], NEWTON_RTOL[np.dtype(np.float64)]
+    assert K.first_order_start(*s, 1e6, r32)[1] and K.first_order_start(*s, 1e6, r64)[1]
+    assert not K.first_order_start(*s, 100.0, r32)[1]
+    assert not K.first_order_start(*s, 100.0, r64)[1]
+    assert not K.first_order_start(*s, 1e6, 0.0)[1]
+    # where kept, it is the first-order start itself
+    x, _ = K.first_order_start(*s, 1e6, r32)
+    assert start(h, 1e6, r32) == pytest.approx(x, rel=1e-14)
+
+
+@pytest.mark.parametrize("beta", [8.0, 11.0, 100.0, 1e4])
+@pytest.mark.parametrize("C", [12, 100, 1000])
+def test_the_simd_start_agrees_with_the_short_rows(beta, C):
+    """``softmax_start`` (lanes, ``_vmath.vexp``, two passes) and ``softmax_start_short``
+    (glibc, in order) are the same expansion: equal to rounding."""
+    rng = np.random.default_rng(C)
+    h = rng.normal(0.0, 3.0, C)
+    cand = np.sort(h[h - h.max() > -beta])[::-1]  # the candidates, as collect leaves them
+    n = cand.shape[0]
+    v = np.full(C + LANES, -np.inf)
+    v[:n] = cand
+    scr = K.wide_scratch(C)
+    for rtol in (0.0, NEWTON_RTOL[np.dtype(np.float32)]):
+        wide = K.softmax_start(v, n, v[0], beta, rtol, scr)
+        short = start(h, beta, rtol)
+        assert abs(wide - short) <= 1e-12 * (1.0 + abs(short))
