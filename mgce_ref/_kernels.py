@@ -1574,10 +1574,10 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     moved to ``x`` by :func:`move_q_wide` when the relative rule stopped one step after it).
 
     From ``config.SOFTMAX_START_BETA`` on, Newton starts at :func:`softmax_start` (the
-    softmax root corrected for beta, 1e-1 to 1e-7 from the root where the tangent start of
-    :func:`newton_start` is 0.2-1 away), which may lie left of the root: ``phi`` is convex,
-    so Newton's step from the left lands right of it, and the monotone iteration goes on from
-    there (Halley's step first, as from any start right of the root).
+    softmax root corrected for beta to the third order, 1e-2 to 1e-10 from the root where the
+    tangent start of :func:`newton_start` is 0.2-1 away), which may lie left of the root:
+    ``phi`` is convex, so Newton's step from the left lands right of it, and the monotone
+    iteration goes on from there (Halley's step first, as from any start right of the root).
     """
     lo = table[0, 0]
     hi = lo - (vmin - vmax)

@@ -31,7 +31,7 @@ def solve_nu(logits, beta, *, method="newton", tol=None, max_iter=None, backend=
     method : {"newton", "bisect"}
         "newton": Newton on ``||[s(nu)]_+||_beta - 1``, convex and nearly linear (numba and
         cuda: from the root of a tangent lower bound of eq. 13, ``_kernels.newton_start``, or
-        for beta >= 8 the softmax root corrected for beta; numpy: from the upper end of the
+        for beta >= 2 the softmax root corrected for beta; numpy: from the upper end of the
         eq. 26 bracket); 1-8 residual evaluations. "bisect": the paper's Algorithm 1,
         bisection on the eq. 26 bracket.
     tol : float or None
