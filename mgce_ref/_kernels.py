@@ -1689,7 +1689,7 @@ def softmax_start(v, n, vmax, beta, rtol, scr):
     lane_sum(acc[LANES:], w1, 0, end)
     lane_sum(acc[2 * LANES:], w2, 0, end)
     s0, s1, s2, _ = _lane_totals4(acc)
-    x, close = first_order_start(s0, s1, s2, beta, rtol)
+    x, close, xs = first_order_start(s0, s1, s2, beta, rtol)
     if close:
         return x
     for c in range(end):  # e z**3 .. e z**6 from e z**2 (0 past n)
@@ -1709,7 +1709,7 @@ def softmax_start(v, n, vmax, beta, rtol, scr):
     lane_sum(acc[2 * LANES:], w2, 0, end)
     lane_sum(acc[3 * LANES:], w3, 0, end)
     s3, s4, s5, s6 = _lane_totals4(acc)
-    return start_from_moments(s0, s1, s2, s3, s4, s5, s6, beta, 0.0)
+    return third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta)
 
 
 @_jit
@@ -1761,9 +1761,10 @@ def softmax_start_short(v, n, m, vmax, beta, rtol):
 
 @_jit
 def first_order_start(s0, s1, s2, beta, rtol):
-    """``(x, close)``: the softmax root corrected to first order in ``1/beta``, ``x_inf +
-    m_2 / (2 beta)`` (:func:`start_from_moments`), from the sums ``s_k`` of ``exp(z) z**k``;
-    and whether it is close enough that the higher orders would not spare an evaluation.
+    """``(x, close, x_inf)``: the softmax root corrected to first order in ``1/beta``,
+    ``x_inf + m_2 / (2 beta)`` (:func:`start_from_moments`), from the sums ``s_k`` of ``exp(z)
+    z**k``; whether it is close enough that the higher orders would not spare an evaluation;
+    and the softmax root itself (for :func:`third_order_start`).
 
     Its error is about ``x_2 / beta**2``, some ``g**2 / 4`` with ``g = m_2 / beta`` (median
     over ``3 N(0, 1)`` logits; 1/9 to 9 times that over 99% of them), and one evaluation there
@@ -1774,7 +1775,7 @@ def first_order_start(s0, s1, s2, beta, rtol):
     r = 1.0 / s0
     m2 = s2 * r + xs * (2.0 * (s1 * r) + xs)  # E_w[(z + x_inf)**2]: terms of one sign
     g = m2 / beta
-    return xs + 0.5 * g, (g * g) * (g * g) <= -16.0 * rtol * xs
+    return xs + 0.5 * g, (g * g) * (g * g) <= -16.0 * rtol * xs, xs
 
 
 @_jit
@@ -1792,10 +1793,15 @@ def start_from_moments(s0, s1, s2, s3, s4, s5, s6, beta, rtol):
     third: beta = 11 3.5e-2 -> 2.3e-4 at C = 10, 1.1e-1 -> 2.4e-3 at C = 100; beta = 100
     3.7e-4 -> 2.4e-8 and 1.2e-3 -> 3.6e-7. The third-order start lies right of the root on
     most rows of 100 classes or more, left of it on most rows of 10."""
-    x, close = first_order_start(s0, s1, s2, beta, rtol)
+    x, close, xs = first_order_start(s0, s1, s2, beta, rtol)
     if close:
         return x
-    xs = -math.log(s0)
+    return third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta)
+
+
+@_jit
+def third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta):
+    """:func:`start_from_moments`'s third order, from ``xs = x_inf = -log s0``."""
     r = 1.0 / s0
     a1 = s1 * r
     a2 = s2 * r

@@ -59,7 +59,8 @@ def test_the_first_order_is_kept_where_it_is_close_enough():
     assert not K.first_order_start(*s, 100.0, r64)[1]
     assert not K.first_order_start(*s, 1e6, 0.0)[1]
     # where kept, it is the first-order start itself
-    x, _ = K.first_order_start(*s, 1e6, r32)
+    x, _, xs = K.first_order_start(*s, 1e6, r32)
+    assert xs == pytest.approx(-np.log(s[0]), rel=1e-15)
     assert start(h, 1e6, r32) == pytest.approx(x, rel=1e-14)
 
 
