@@ -313,7 +313,8 @@ def _newton(row, m, vmax, vmin, beta, tol, rtol, max_iter, sf, sc, sd):
                 x = hi
                 continue
             return x, it, True
-        x, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
+        x, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley,
+                                row.shape[0])
         after = halley
         halley = False
         if stop:

@@ -597,7 +597,8 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
                 x = hi
                 continue
             return x, it, True
-        x, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley and f > 0.0)
+        x, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley and f > 0.0,
+                              n)
         after = halley and f > 0.0  # Halley's step may pass the root (from the left, Newton's)
         halley = halley and not f > 0.0
         if stop:
@@ -606,18 +607,20 @@ def newton(v, n, m, vmax, vmin, lo, beta, tol, rtol, max_iter):
 
 
 @_jit
-def newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley):
+def newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n):
     """The next iterate from an evaluation of eq. 13 at ``x``, and whether to stop there:
     ``(x_next, stop)``.
 
     ``f > 0`` (``x`` right of the root): Newton's step on ``phi``, which stays right of the
     root; if ``halley`` (the first step) and Newton's iterate is not already
     :func:`close_enough`, Halley's (:func:`halley_step`), which may pass it. ``f < 0`` (just
-    after Halley's step): Newton's step from the left, which lands right of the root (``phi``
-    is convex). Stop when the step no longer moves ``x`` (``x_next = x``), when Newton's
-    iterate from the right is :func:`close_enough`, when a step from the left is at most
-    ``rtol |x_next|`` (``tol <= 0 < rtol``: the root lies between ``x`` and ``x_next``), or
-    once a step is at most ``tol > 0``.
+    after Halley's step, or at a start left of it): Newton's step from the left, which lands
+    right of the root (``phi`` is convex). Stop when the step no longer moves ``x`` (``x_next =
+    x``), when Newton's iterate from the right is :func:`close_enough`, when Newton's iterate
+    from the left lies within ``rtol |x_next|`` of the root (``tol <= 0 < rtol``: the step, as
+    the root lies between ``x`` and ``x_next``, or :func:`left_error`, quadratic in the step;
+    ``n`` bounds the classes that may enter the support on the way), or once a step is at
+    most ``tol > 0``.
     """
     step = newton_step(f, d, beta)
     # Newton's iterate from the right may be close enough, even at the first step (from a
@@ -634,9 +637,10 @@ def newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley):
         return x, True
     if near:
         return xn, True
-    if f < 0.0 and tol <= 0.0 < rtol and abs(step) <= -rtol * xn:
+    if f < 0.0 and tol <= 0.0 < rtol and (abs(step) <= -rtol * xn or left_error(
+            d, curv, x, xn, zmin, beta, n) <= -rtol * xn):
         # From the left, Newton's iterate lies right of the root (phi is convex): the two
-        # bracket it, so the step bounds the distance.
+        # bracket it, so the step bounds the distance, and so does left_error.
         return xn, True
     return xn, tol > 0.0 and abs(step) <= tol
 
@@ -688,6 +692,33 @@ def newton_error(f, d, curv, x, xn, zmin, beta):
     if not span <= 0.5 * bs:
         return fn
     return fn / max(1.0, d - span * top * (1.0 + bend * span))
+
+
+@_jit
+def left_error(d, curv, x, xn, zmin, beta, n):
+    """A bound on ``xn - root`` for Newton's iterate ``xn > x`` from a point ``x`` left of the
+    root, from ``f'``, ``curv`` and ``zmin`` at ``x`` (as :func:`newton_error`), where at most
+    ``n`` classes lie outside the support; ``inf`` below beta = 2 or over too long a step.
+
+    ``phi = F**(1/beta) - 1`` with ``F = 1 + f``: Taylor at ``x`` gives ``xn - root =
+    phi''(u) (root - x)**2 / (2 phi'(x))`` for some ``u`` in ``[x, root]``, and ``root - x <=
+    step = xn - x``. ``phi'' <= F**(1/beta - 1) F'' / beta`` and ``F(u) >= F(x)``, so
+    ``phi''(u) / phi'(x) <= F''(u) / F'(x)``, with ``F'' = (beta - 1)/beta sum_c s_c**(beta -
+    2)``. From beta = 2 on, ``s**(beta - 2)`` grows with ``s``: a class in the support at
+    ``x`` gains at most the factor ``(1 + a / (beta - 2))**(beta - 2) <= exp(a) <= 1 + 2 a``
+    for ``a = (beta - 2) step / (beta s_min) <= 1``, and a class entering the support has ``s
+    <= step / beta``, so a term at most ``(step / beta)**(beta - 2)``. Hence ``xn - root <=
+    step**2 (beta - 1) / (2 beta) (curv (1 + 2 a) + n (step / beta)**(beta - 2)) / f'``.
+    (Below beta = 2, ``s**(beta - 2)`` is unbounded at the edge: no bound.)"""
+    step = xn - x
+    if not (beta >= 2.0 and step > 0.0):
+        return math.inf
+    bs = beta_s(zmin, x, beta)  # beta * s_min
+    a = (beta - 2.0) * step / bs
+    if not (bs > 0.0 and a <= 1.0):
+        return math.inf
+    enter = n * (step / beta) ** (beta - 2.0) if n > 0 else 0.0
+    return 0.5 * step * step * (beta - 1.0) / beta * (curv * (1.0 + 2.0 * a) + enter) / d
 
 
 @_jit
@@ -903,7 +934,8 @@ def newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter)
                 continue
             return x, it, True, k
         n = k
-        xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley and f > 0.0)
+        xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley and f > 0.0,
+                               n)
         after = halley and f > 0.0  # Halley's step may pass the root (from the left, Newton's)
         halley = halley and not f > 0.0
         if stop:
@@ -1609,10 +1641,10 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             finish_q_wide(v, qbuf, n, vmax, x, x, beta, tol, want_q, scr)
             return x, it, True
         if f < 0.0:  # left of the root: Newton's step, which lands right of it
-            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False)
+            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False, n)
             left = False
         else:
-            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley)
+            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n)
             left = halley  # Halley's step may pass the root
             halley = False
         if stop:

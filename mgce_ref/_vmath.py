@@ -11,13 +11,14 @@ Design (written for this package; only the textbook methods are shared with othe
   adding and subtracting ``1.5 * 2**52`` (no float-to-int conversion, whose result is
   undefined on NaN), ``r`` by two ``fma`` with ``ln2`` split in two doubles (the first is
   exact); ``exp(r) = 1 + (r + r**2 P(r))`` with the Taylor coefficients to degree 13
-  (truncation < 5e-18 relative); ``2**k`` applied as two powers of two built from bits, so
+  (truncation < 5e-18 relative), ``P`` by Estrin's scheme (short dependency chains, so that
+  the vector units overlap them); ``2**k`` applied as two powers of two built from bits, so
   subnormal results are rounded once and ``k = 1024`` overflows to inf. Under 1 ulp.
 - :func:`vlog`: ``x = 2**e m`` with ``m`` in ``[sqrt(1/2), sqrt(2))`` by integer arithmetic on
   the bits (subnormal ``x`` scaled by ``2**52`` first), ``f = m - 1`` exact, ``s = f/(2 + f)``
   and ``log1p(f) = f - (f**2/2 - s (f**2/2 + R(s**2)))`` with ``R`` the series of ``2 atanh``
-  less its first term (ten terms; truncation < 1e-18 relative); ``e ln2`` added in two
-  parts. Under 1 ulp.
+  less its first term (eleven terms, by Estrin's scheme; truncation < 1e-18 relative); ``e
+  ln2`` added in two parts. Under 1 ulp.
 - :func:`vlog1p`: :func:`vlog` of ``u = 1 + r`` plus the rounding lost in ``u``,
   ``(r - (u - 1)) / u``, the division replaced by a short series in ``f`` (the correction is
   below an ulp of the result, or exact where ``u = 1``).
@@ -108,19 +109,16 @@ def vexp(x):
     kd = kd - SHIFTER
     r = fma(-kd, LN2_HI, xc)  # exact
     r = fma(-kd, LN2_LO, r)
-    q = 1.0 / 6227020800.0
-    q = fma(q, r, 1.0 / 479001600.0)
-    q = fma(q, r, 1.0 / 39916800.0)
-    q = fma(q, r, 1.0 / 3628800.0)
-    q = fma(q, r, 1.0 / 362880.0)
-    q = fma(q, r, 1.0 / 40320.0)
-    q = fma(q, r, 1.0 / 5040.0)
-    q = fma(q, r, 1.0 / 720.0)
-    q = fma(q, r, 1.0 / 120.0)
-    q = fma(q, r, 1.0 / 24.0)
-    q = fma(q, r, 1.0 / 6.0)
-    q = fma(q, r, 0.5)
-    p = 1.0 + fma(r * r, q, r)
+    # q(r) = sum_j r**j / (j + 2)! for j = 0..11 by Estrin's scheme: pairs in r, then in r**2
+    # and r**4 (a chain of 4 dependent operations where Horner's has 12).
+    r2 = r * r
+    r4 = r2 * r2
+    q0 = fma(fma(1.0 / 120.0, r, 1.0 / 24.0), r2, fma(1.0 / 6.0, r, 0.5))
+    q1 = fma(fma(1.0 / 362880.0, r, 1.0 / 40320.0), r2, fma(1.0 / 5040.0, r, 1.0 / 720.0))
+    q2 = fma(fma(1.0 / 6227020800.0, r, 1.0 / 479001600.0), r2,
+             fma(1.0 / 39916800.0, r, 1.0 / 3628800.0))
+    q = fma(fma(q2, r4, q1), r4, q0)
+    p = 1.0 + fma(r2, q, r)
     k1 = ki >> 1
     k2 = ki - k1
     y = p * as_float((k1 + 1023) << 52) * as_float((k2 + 1023) << 52)
@@ -145,18 +143,13 @@ def _log_core(u, corr):
     c = corr * as_float((1023 - ec) << 52) * (1.0 - f * (1.0 - f))
     s = f / (2.0 + f)
     z = s * s
-    R = 2.0 / 23.0
-    R = fma(R, z, 2.0 / 21.0)
-    R = fma(R, z, 2.0 / 19.0)
-    R = fma(R, z, 2.0 / 17.0)
-    R = fma(R, z, 2.0 / 15.0)
-    R = fma(R, z, 2.0 / 13.0)
-    R = fma(R, z, 2.0 / 11.0)
-    R = fma(R, z, 2.0 / 9.0)
-    R = fma(R, z, 2.0 / 7.0)
-    R = fma(R, z, 2.0 / 5.0)
-    R = fma(R, z, 2.0 / 3.0)
-    R = R * z
+    # R = z sum_j 2 z**j / (2 j + 3) for j = 0..10, by Estrin's scheme (as vexp's q)
+    z2 = z * z
+    z4 = z2 * z2
+    R0 = fma(fma(2.0 / 9.0, z, 2.0 / 7.0), z2, fma(2.0 / 5.0, z, 2.0 / 3.0))
+    R1 = fma(fma(2.0 / 17.0, z, 2.0 / 15.0), z2, fma(2.0 / 13.0, z, 2.0 / 11.0))
+    R2 = fma(2.0 / 23.0, z2, fma(2.0 / 21.0, z, 2.0 / 19.0))
+    R = fma(fma(R2, z4, R1), z4, R0) * z
     hfsq = 0.5 * f * f
     dk = float(e)
     return dk * LN2_E_HI - ((hfsq - (s * (hfsq + R) + (dk * LN2_E_LO + c))) - f)

@@ -1,9 +1,10 @@
 """Newton's relative stopping rule for float32 results (``config.NEWTON_RTOL``).
 
 A float32 row stops one or two steps before float64 precision, as soon as the next iterate lies
-provably within ``rtol |x|`` of the root (``_kernels.newton_error``). These tests pin that the
-bound is a bound (against the exact root, on the rows where it is tightest: classes crowding the
-edge of the support), that the early root is that close to the float64 one, that q is then
+provably within ``rtol |x|`` of the root (``_kernels.newton_error`` from the right,
+``_kernels.left_error`` from the left). These tests pin that the bounds are bounds (against the
+exact root, on the rows where they are tightest: classes crowding the edge of the support, and
+classes entering it), that the early root is that close to the float64 one, that q is then
 evaluated at the root returned, and that float32 results keep their accuracy target.
 """
 
@@ -89,7 +90,7 @@ def newton_iterates(row, beta, halley=True):
         f, d, curv, zmin = K.residual(buf, n, m, vmax, x, beta, K.short_power(beta), False)
         if f <= 0.0 and not (after and f < 0.0):
             break
-        xn, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, halley)
+        xn, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, halley, n)
         if f > 0.0 and not halley:
             steps.append((x, xn, K.newton_error(f, d, curv, x, xn, zmin, beta)))
         after, halley = halley, False
@@ -189,7 +190,7 @@ def overshoots(row, beta):
     f, d, curv, zmin = K.residual(buf, n, m, vmax, x, beta, K.short_power(beta), False)
     if f <= 0.0:
         return False
-    x, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, True)
+    x, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, True, n)
     return not stop and K.residual(buf, n, m, vmax, x, beta, K.short_power(beta), False)[0] < 0.0
 
 
@@ -209,3 +210,76 @@ def test_halley_past_the_root_steps_back(beta):
                                        K.row_constants(row.shape[0], beta), beta, 0.0, 0.0, 100)
         assert (x, it, ok) == plain and ok
         assert abs(x - shifted_root(row, beta)) <= 4 * np.spacing(1.0)
+
+
+LEFT_BETAS = [2.0, 2.5, 3.0, 5.0, 11.0, 100.0, 1e4]
+
+
+def straddling(beta, base, gaps):
+    """``base`` plus one class at each ``gap`` from the edge of the support at ``base``'s root
+    (``z = -beta - root + gap``, either side): a step from the left can bring them in."""
+    root = shifted_root(base, beta)
+    z = base - base.max()
+    return np.concatenate([z, -beta - root + np.asarray(gaps) * beta])
+
+
+def left_rows(beta):
+    rng = np.random.default_rng(21)
+    rows = [3.0 * rng.standard_normal(C) for C in (2, 3, 10, 10, 30, 100)]
+    rows += [straddling(beta, 0.5 * beta * rng.standard_normal(8), g)
+             for g in ([1e-3, -1e-3], [1e-9, -1e-9, 1e-6], [-1e-12] * 5 + [1e-12] * 5)]
+    return rows + crowd_rows(beta)[:2]
+
+
+def left_steps(row, beta):
+    """Newton's step from points left of the exact root, ``root - o max(1, |root|)`` for
+    offsets ``o`` from 1e-1 down to 1e-12: ``(x, xn, left_error, root)``."""
+    buf, _, n, m, vmax, vmin = collect(row, beta)
+    lo = K.base(row.shape[0], beta)
+    root = shifted_root(row, beta)
+    steps = []
+    for o in 10.0 ** -np.arange(1, 13):
+        x = max(root - o * max(1.0, abs(root)), lo)
+        f, d, curv, zmin = K.residual(buf, n, m, vmax, x, beta, K.short_power(beta), False)
+        if not f < 0.0:
+            continue
+        xn, _ = K.newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, False, n)
+        steps.append((x, xn, K.left_error(d, curv, x, xn, zmin, beta, n), root))
+    return steps
+
+
+@pytest.mark.parametrize("beta", LEFT_BETAS, ids=str)
+def test_left_error_bounds_a_step_from_the_left(beta):
+    """Newton's iterate from the left lands right of the root, within ``left_error`` of it
+    (up to the rounding floor), classes entering the support on the way included; and the
+    bound is quadratic: far below the step once the step is small."""
+    tight = 0
+    for row in left_rows(beta):
+        for x, xn, bound, root in left_steps(row, beta):
+            slack = 2.0 * rounding_floor(row, beta, root) + 4 * math.ulp(root)
+            assert xn >= root - slack
+            assert xn - root <= bound + slack, (row[:4], beta, x, xn, bound, root)
+            tight += bound <= 1e-3 * (xn - x)
+    assert tight >= 20
+
+
+def test_left_error_has_no_bound_below_beta_2_or_over_long_steps():
+    assert K.left_error(1.0, 1.0, -1.0, -0.9, -0.5, 1.9, 3) == math.inf
+    # the step spans more than (beta s_min) / (beta - 2) from the edge: no bound
+    assert K.left_error(1.0, 1.0, -1.0, -0.5, -9.9, 11.0, 3) == math.inf
+    assert K.left_error(1.0, 1.0, -1.0, -0.999, -0.5, 11.0, 3) < 1e-6
+
+
+@pytest.mark.parametrize("beta", [5.0, 100.0, 1e4])
+def test_starts_left_of_the_root_end_in_one_evaluation_for_float32(beta):
+    """Rows of 10 classes mostly start left of the root from beta ~ 5 on; from beta = 100
+    on one evaluation and Newton's step from there end them (float32 results), and the root
+    is the one of float64 within the relative rule."""
+    h = 3.0 * np.random.default_rng(5).standard_normal((300, 10))
+    nu32, info = mgce_ref.solve_nu(h.astype(np.float32), beta, full_output=True)
+    nu64 = mgce_ref.solve_nu(h, beta)
+    x = nu64 + h.max(axis=1)
+    assert np.all(np.abs(nu32.astype(np.float64) - nu64)
+                  <= np.spacing(np.abs(nu32)) + RTOL * np.abs(x))
+    if beta >= 100.0:
+        assert info.iterations.mean() <= 1.05
