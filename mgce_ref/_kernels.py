@@ -20,9 +20,10 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
-from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp
+from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp, vexpf
 from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, SERIES_CUTOFF, SHORT_INT_BETA_MAX,
-                     SOFTMAX_START_BETA, TANGENT_TABLE, WIDE_SERIES, WIDE_MIN)
+                     SINGLE_START_RTOL, SOFTMAX_START_BETA, TANGENT_TABLE, WIDE_SERIES,
+                     WIDE_MIN)
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -707,9 +708,10 @@ def left_error(d, curv, x, xn, zmin, beta, n):
     2)``. From beta = 2 on, ``s**(beta - 2)`` grows with ``s``: a class in the support at
     ``x`` gains at most the factor ``(1 + a / (beta - 2))**(beta - 2) <= exp(a) <= 1 + 2 a``
     for ``a = (beta - 2) step / (beta s_min) <= 1``, and a class entering the support has ``s
-    <= step / beta``, so a term at most ``(step / beta)**(beta - 2)``. Hence ``xn - root <=
-    step**2 (beta - 1) / (2 beta) (curv (1 + 2 a) + n (step / beta)**(beta - 2)) / f'``.
-    (Below beta = 2, ``s**(beta - 2)`` is unbounded at the edge: no bound.)"""
+    <= step / beta``, so a term at most ``(step / beta)**(beta - 2)``: at most ``e = step /
+    beta`` from beta = 3 on, and 1 below. Hence ``xn - root <= step**2 (beta - 1) / (2 beta)
+    (curv (1 + 2 a) + n e) / f'``. (Below beta = 2, ``s**(beta - 2)`` is unbounded at the
+    edge: no bound.)"""
     step = xn - x
     if not (beta >= 2.0 and step > 0.0):
         return math.inf
@@ -717,7 +719,8 @@ def left_error(d, curv, x, xn, zmin, beta, n):
     a = (beta - 2.0) * step / bs
     if not (bs > 0.0 and a <= 1.0):
         return math.inf
-    enter = n * (step / beta) ** (beta - 2.0) if n > 0 else 0.0
+    # (step / beta)**(beta - 2) <= step / beta from beta = 3 on (a <= 1 gives step <= beta)
+    enter = n * (step / beta if beta >= 3.0 else 1.0)
     return 0.5 * step * step * (beta - 1.0) / beta * (curv * (1.0 + 2.0 * a) + enter) / d
 
 
@@ -1699,21 +1702,37 @@ def softmax_start(v, n, vmax, beta, rtol, scr):
     z**k`` in lanes (a start needs no compensation): ``k = 0..2`` in one pass, and ``k =
     3..6`` in a second where the first order is not already close enough
     (:func:`first_order_start`). Newton takes a start on either side of the root
-    (:func:`newton_wide`)."""
+    (:func:`newton_wide`). For float32 results (``rtol >= config.SINGLE_START_RTOL``) the
+    ``exp`` is ``_vmath.vexpf``, in float32 lanes (in ``scr[5]``)."""
     prefer_512()
     w0 = scr[0]
     w1 = scr[1]
     w2 = scr[2]
     w3 = scr[3]
     end = ((n + LANES - 1) // LANES) * LANES
-    for c in range(end):
-        z = v[c] - vmax
-        e = vexp(z)
-        e = e if c < n else 0.0
-        z = z if c < n else 0.0
-        w0[c] = e
-        w1[c] = e * z
-        w2[c] = e * z * z
+    if rtol >= SINGLE_START_RTOL:  # float32 results: exp in float32 lanes
+        ef = scr[5].view(np.float32)  # a loop of float32 alone, so that LLVM takes 8 lanes
+        for c in range(end):
+            ef[c] = np.float32(v[c] - vmax)
+        for c in range(end):
+            ef[c] = vexpf(ef[c])
+        for c in range(end):
+            z = v[c] - vmax
+            e = np.float64(ef[c])
+            e = e if c < n else 0.0
+            z = z if c < n else 0.0
+            w0[c] = e
+            w1[c] = e * z
+            w2[c] = e * z * z
+    else:
+        for c in range(end):
+            z = v[c] - vmax
+            e = vexp(z)
+            e = e if c < n else 0.0
+            z = z if c < n else 0.0
+            w0[c] = e
+            w1[c] = e * z
+            w2[c] = e * z * z
     acc = scr[4]
     for j in range(4 * LANES):
         acc[j] = 0.0

@@ -92,6 +92,12 @@ LANES = 8  # _vmath.LANES, the width of its vector loops
 #: tangent start wins (AMD EPYC, Zen 3, 2026-12-06).
 SOFTMAX_START_BETA = 2.0
 
+#: Newton's stopping rule at least this loose (``NEWTON_RTOL`` of float32 results): the SIMD
+#: path's softmax start takes its ``exp`` in float32 lanes (``_vmath.vexpf``, 8 to a 256-bit
+#: register), whose ~2**-22 relative error moves the start far less than its own error, and
+#: whose square stays below rtol (one Newton step from the start still ends a row).
+SINGLE_START_RTOL = 2.0**-44
+
 #: Sparsemax support sizes whose tangent point (``_kernels.tangent_mass``, a log and an expm1)
 #: the CPU kernels look up in a table made once per batch (``_kernels.row_constants``).
 TANGENT_TABLE = 64

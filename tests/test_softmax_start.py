@@ -68,7 +68,9 @@ def test_the_first_order_is_kept_where_it_is_close_enough():
 @pytest.mark.parametrize("C", [12, 100, 1000])
 def test_the_simd_start_agrees_with_the_short_rows(beta, C):
     """``softmax_start`` (lanes, ``_vmath.vexp``, two passes) and ``softmax_start_short``
-    (glibc, in order) are the same expansion: equal to rounding."""
+    (glibc, in order) are the same expansion: equal to rounding; for float32 results the
+    SIMD start's ``exp`` is ``_vmath.vexpf`` (float32 lanes, relative error < 2**-21), and
+    the two agree to that."""
     rng = np.random.default_rng(C)
     h = rng.normal(0.0, 3.0, C)
     cand = np.sort(h[h - h.max() > -beta])[::-1]  # the candidates, as collect leaves them
@@ -79,4 +81,5 @@ def test_the_simd_start_agrees_with_the_short_rows(beta, C):
     for rtol in (0.0, NEWTON_RTOL[np.dtype(np.float32)]):
         wide = K.softmax_start(v, n, v[0], beta, rtol, scr)
         short = start(h, beta, rtol)
-        assert abs(wide - short) <= 1e-12 * (1.0 + abs(short))
+        bound = 1e-12 if rtol == 0.0 else 2.0**-20
+        assert abs(wide - short) <= bound * (1.0 + abs(short))
