@@ -1299,19 +1299,14 @@ def wide_totals(qbuf, scr, start, end, f, d, curv, with_lo):
 @njit(cache=True, error_model="numpy", inline="always")
 def log1p_ratio(r):
     """``log1p(r) / r`` for ``|r| <= WIDE_SERIES`` by its series (twelve terms, truncation
-    below 2**-60 relative), branch-free."""
-    q = -1.0 / 12.0
-    q = fma(q, r, 1.0 / 11.0)
-    q = fma(q, r, -1.0 / 10.0)
-    q = fma(q, r, 1.0 / 9.0)
-    q = fma(q, r, -1.0 / 8.0)
-    q = fma(q, r, 1.0 / 7.0)
-    q = fma(q, r, -1.0 / 6.0)
-    q = fma(q, r, 1.0 / 5.0)
-    q = fma(q, r, -1.0 / 4.0)
-    q = fma(q, r, 1.0 / 3.0)
-    q = fma(q, r, -0.5)
-    return fma(q, r, 1.0)
+    below 2**-60 relative), branch-free: ``1 + r g(r)``, ``g`` by Estrin's scheme (short
+    dependency chains, as ``_vmath.vexp``'s), the 1 added last (one rounding near 1)."""
+    r2 = r * r
+    r4 = r2 * r2
+    g0 = fma(fma(1.0 / 5.0, r, -1.0 / 4.0), r2, fma(1.0 / 3.0, r, -0.5))
+    g1 = fma(fma(1.0 / 9.0, r, -1.0 / 8.0), r2, fma(1.0 / 7.0, r, -1.0 / 6.0))
+    g2 = fma(-1.0 / 12.0, r2, fma(1.0 / 11.0, r, -1.0 / 10.0))
+    return fma(fma(fma(g2, r4, g1), r4, g0), r, 1.0)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -1425,6 +1420,15 @@ def residual_int(v, qbuf, n, vmax, x, beta, m, plain, scr):
     absolute, so each power to ``(2 beta + 8) eps`` of ``s**(beta - 2)``, and ``f`` to that
     much of ``f'``. (Two functions, not one with a flag: LLVM compiles each loop better alone,
     by a quarter at C = 100.)"""
+    end = int_terms(v, qbuf, n, vmax, x, beta, m, plain, scr)
+    return wide_totals(qbuf, scr, 0, end, -1.0, 0.0, 0.0, not plain)
+
+
+@_jit
+def int_terms(v, qbuf, n, vmax, x, beta, m, plain, scr):
+    """:func:`residual_int`'s terms, without their sums: :func:`powers_plain` or
+    :func:`powers_dd`, and zeros in ``qbuf`` from there to ``n + LANES``. Returns the end of
+    the terms (``n`` rounded up to ``LANES``)."""
     end = ((n + LANES - 1) // LANES) * LANES
     nbits = 0
     while (m >> nbits) > 0:
@@ -1436,7 +1440,7 @@ def residual_int(v, qbuf, n, vmax, x, beta, m, plain, scr):
         powers_dd(v, qbuf, n, end, vmax, x, beta, m, top, scr)
     for c in range(end, n + LANES):
         qbuf[c] = 0.0
-    return wide_totals(qbuf, scr, 0, end, -1.0, 0.0, 0.0, not plain)
+    return end
 
 
 @_jit
@@ -1641,7 +1645,7 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
                 continue
-            finish_q_wide(v, qbuf, n, vmax, x, x, beta, tol, want_q, scr)
+            finish_q_wide(v, qbuf, n, vmax, x, x, beta, tol, rtol, want_q, scr)
             return x, it, True
         if f < 0.0:  # left of the root: Newton's step, which lands right of it
             xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False, n)
@@ -1651,7 +1655,7 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             left = halley  # Halley's step may pass the root
             halley = False
         if stop:
-            finish_q_wide(v, qbuf, n, vmax, x, xn, beta, tol, want_q, scr)
+            finish_q_wide(v, qbuf, n, vmax, x, xn, beta, tol, rtol, want_q, scr)
             return xn, it, True
         x = xn
     if not m:
@@ -1660,18 +1664,24 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
 
 
 @_jit
-def finish_q_wide(v, qbuf, n, vmax, x, xn, beta, tol, want_q, scr):
+def finish_q_wide(v, qbuf, n, vmax, x, xn, beta, tol, rtol, want_q, scr):
     """``qbuf[:n]`` at the root ``xn`` from the last evaluation at ``x`` (:func:`residual_wide`),
     when q is wanted (``want_q``, ``tol <= 0``): the maximum's from its ``log s``
     (:func:`wide_q_max`), all moved to ``xn`` by :func:`move_q_wide`; below beta = 2 afresh
-    (:func:`q_fresh_wide`)."""
+    (:func:`q_fresh_wide`), and afresh by plain products where :func:`residual_int` took them
+    at ``x`` (:func:`powers_plain`: cheaper than the move, 1.3 against 2.0 ns a class on a Zen
+    3 core)."""
     if tol <= 0.0 and want_q and beta < 2.0:
         q_fresh_wide(v, qbuf, n, vmax, xn, beta)
         return
-    if not int_power(beta):  # residual_int leaves the maximum's q too
+    m = int_power(beta)
+    if not m:  # residual_int leaves the maximum's q too
         wide_q_max(qbuf, beta)
     if tol <= 0.0 and want_q and xn != x:
-        move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
+        if m and plain_powers(beta, rtol, x) and plain_powers(beta, rtol, xn):
+            int_terms(v, qbuf, n, vmax, xn, beta, m, True, scr)
+        else:
+            move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
 
 
 @_jit

@@ -19,9 +19,9 @@ NEWTON_MAX_ITER = 100
 #: Newton's stopping rule at ``tol=None``, by the results' dtype (numba and cuda backends): a
 #: row stops as soon as its next iterate lies provably within NEWTON_RTOL * |x| of the root
 #: (``_kernels.newton_error`` for a step from the right; a step from the left brackets the
-#: root), or when a step no longer moves it. float32: 2**-40, 2**-17 of a float32 ulp: its
-#: results keep all that float32 can hold, and the one or two last steps, which only float64
-#: could see, are not taken. float64: 2**-54, a quarter of an ulp: the step that would only
+#: root, and ``_kernels.left_error`` bounds it quadratically), or when a step no longer moves
+#: it. float32: 2**-40, 2**-17 of a float32 ulp: its results keep all that float32 can hold,
+#: and the one or two last steps, which only float64 could see, are not taken. float64: 2**-54, a quarter of an ulp: the step that would only
 #: confirm the root is not taken. (numpy and exact always solve until a step no longer
 #: moves the root.)
 NEWTON_RTOL = {np.dtype(np.float64): 2.0**-54, np.dtype(np.float32): 2.0**-40}
