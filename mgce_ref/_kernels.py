@@ -21,9 +21,9 @@ from numba import njit, types
 from numba.extending import intrinsic
 
 from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp, vexpf
-from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, SERIES_CUTOFF, SHORT_INT_BETA_MAX,
-                     SINGLE_START_RTOL, SOFTMAX_START_BETA, TANGENT_TABLE, WIDE_SERIES,
-                     WIDE_MIN)
+from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, ROUGH_BETA_MAX, SERIES_CUTOFF,
+                     SHORT_INT_BETA_MAX, SINGLE_START_RTOL, SOFTMAX_START_BETA, TANGENT_TABLE,
+                     WIDE_SERIES, WIDE_MIN)
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -1617,6 +1617,8 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     tangent start of :func:`newton_start` is 0.2-1 away), which may lie left of the root:
     ``phi`` is convex, so Newton's step from the left lands right of it, and the monotone
     iteration goes on from there (Halley's step first, as from any start right of the root).
+    For float64 results at an integer beta up to ``config.ROUGH_BETA_MAX`` the first evaluation
+    takes plain products, and only its step is taken from it (no stop).
     """
     lo = table[0, 0]
     hi = lo - (vmin - vmax)
@@ -1633,14 +1635,27 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     left = near  # x may lie left of the root (f < 0 is no stop there)
     m = int_power(beta)
     series = not m and takes_series(vmax, vmin, lo, beta)
+    # float64 results at an integer beta: the first evaluation from the softmax start (two or
+    # more are needed there) takes plain products, as float32 results do
+    rough = near and m > 0 and beta <= ROUGH_BETA_MAX and tol <= 0.0 and not plain_powers(
+        beta, rtol, x)
     for it in range(1, max_iter + 1):
         if m:
             plain = tol <= 0.0 and plain_powers(beta, rtol, x)
-            f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain, scr)
+            rough = rough and it == 1
+            f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain or rough, scr)
         elif series:
             f, d, curv, zmin = residual_series(v, qbuf, n, vmax, x, beta, scr)
         else:
             f, d, curv, zmin = residual_wide(v, qbuf, n, vmax, x, beta, scr)
+        if rough:
+            # f is good to ~(2 beta + 8) eps of f' only: no stop is decided on it. Its step
+            # (Newton's from the left, Halley's from the right) lands within ~1e-13 of the
+            # root, on either side, and the next evaluation, in double-double, goes on.
+            x, _ = newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, f > 0.0, n)
+            halley = False
+            left = True
+            continue
         if f <= 0.0 and not (left and f < 0.0):
             if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi

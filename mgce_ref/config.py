@@ -92,6 +92,16 @@ LANES = 8  # _vmath.LANES, the width of its vector loops
 #: tangent start wins (AMD EPYC, Zen 3, 2026-12-06).
 SOFTMAX_START_BETA = 2.0
 
+#: float64 results at an integer beta up to this, on the SIMD path: the first evaluation
+#: from the softmax start takes plain float64 products (``_kernels.powers_plain``, 1-2 ns a
+#: class against 3-7 for double-double at beta = 11 and 100), as float32 results do (plain
+#: powers stay clear of underflow but within 2**-8 of the support's edge up to beta = 124).
+#: No stop is decided on it: ``f`` is good to ``(2 beta + 8) eps`` of ``f'`` only, so its
+#: step lands within ~1e-13 of the root, and the next evaluation, in double-double, goes on
+#: from there (a third on 2-6% of rows at beta = 100, where that step left the iterate an
+#: ulp or two from the root).
+ROUGH_BETA_MAX = 124.0
+
 #: Newton's stopping rule at least this loose (``NEWTON_RTOL`` of float32 results): the SIMD
 #: path's softmax start takes its ``exp`` in float32 lanes (``_vmath.vexpf``, 8 to a 256-bit
 #: register), whose ~2**-22 relative error moves the start far less than its own error, and
