@@ -167,10 +167,10 @@ _F1 = _F(1.0)
 @_jit
 def vexpf(x):
     """``exp(x)`` of a float32, in float32 lanes (8 to a 256-bit register, twice vexp's),
-    within 2 float32 ulps for ``x <= 88`` and 0 below -87 (where the true value is under
-    2**-125); branch-free. Cody-Waite reduction as :func:`vexp`, Taylor to degree 6 on ``|r|
-    <= ln2/2`` (truncation < 2e-8 relative). For sums that only start an iteration (Newton's
-    softmax start for float32 results), not for results."""
+    within 3 float32 ulps (under 2**-21 relative) for ``x <= 88``, and 0 below -87 (where the
+    true value is under 2**-125); branch-free. Cody-Waite reduction as :func:`vexp`, Taylor to
+    degree 6 on ``|r| <= ln2/2`` (truncation < 2e-8 relative). For sums that only start an
+    iteration (Newton's softmax start for float32 results), not for results."""
     zero = x < EXPF_LO
     xc = _F0 if zero else x
     xc = EXPF_HI if xc > EXPF_HI else xc

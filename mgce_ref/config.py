@@ -21,9 +21,9 @@ NEWTON_MAX_ITER = 100
 #: (``_kernels.newton_error`` for a step from the right; a step from the left brackets the
 #: root, and ``_kernels.left_error`` bounds it quadratically), or when a step no longer moves
 #: it. float32: 2**-40, 2**-17 of a float32 ulp: its results keep all that float32 can hold,
-#: and the one or two last steps, which only float64 could see, are not taken. float64: 2**-54, a quarter of an ulp: the step that would only
-#: confirm the root is not taken. (numpy and exact always solve until a step no longer
-#: moves the root.)
+#: and the one or two last steps, which only float64 could see, are not taken. float64:
+#: 2**-54, a quarter of an ulp: the step that would only confirm the root is not taken.
+#: (numpy and exact always solve until a step no longer moves the root.)
 NEWTON_RTOL = {np.dtype(np.float64): 2.0**-54, np.dtype(np.float32): 2.0**-40}
 
 #: Machine-precision bisection (tol=None) splits geometrically while the bracket spans
@@ -104,8 +104,9 @@ ROUGH_BETA_MAX = 124.0
 
 #: Newton's stopping rule at least this loose (``NEWTON_RTOL`` of float32 results): the SIMD
 #: path's softmax start takes its ``exp`` in float32 lanes (``_vmath.vexpf``, 8 to a 256-bit
-#: register), whose ~2**-22 relative error moves the start far less than its own error, and
-#: whose square stays below rtol (one Newton step from the start still ends a row).
+#: register), whose error (under 2**-21 relative) moves the start far less than the start's
+#: own error, and whose square stays below rtol (one Newton step from the start still ends a
+#: row).
 SINGLE_START_RTOL = 2.0**-44
 
 #: Sparsemax support sizes whose tangent point (``_kernels.tangent_mass``, a log and an expm1)
