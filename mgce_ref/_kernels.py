@@ -625,10 +625,9 @@ def newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n):
     """
     step = newton_step(f, d, beta)
     # Newton's iterate from the right may be close enough, even at the first step (from a
-    # close start): then Halley's is not taken. The bound is at least ~step**2 (beta - 1)/beta
-    # (f' >= 1 near the root): the first step tries it only when that much could pass.
-    near = f > 0.0 and (not halley or step * step * (beta - 1.0) <= -rtol * beta * x) \
-        and close_enough(f, d, curv, x, x - step, zmin, beta, tol, rtol)
+    # close start): then Halley's is not taken. (phi is nearly linear at large beta: the bound
+    # can be far below step**2, so it is always tried.)
+    near = f > 0.0 and close_enough(f, d, curv, x, x - step, zmin, beta, tol, rtol)
     if halley and not near:
         step = halley_step(step, f, d, curv, beta)
     xn = x - step
