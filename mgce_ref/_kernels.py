@@ -18,7 +18,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
 from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp, vexpf
 from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, ROUGH_BETA_MAX, SERIES_CUTOFF,
@@ -26,6 +26,19 @@ from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, ROUGH_BETA_MAX, SERIES_CU
                      WIDE_SERIES, WIDE_MIN)
 
 _jit = njit(cache=True, error_model="numpy")
+
+
+def at(x, c):
+    """``x`` itself, or ``x[c]`` for an array: lets a SIMD loop take one ``x`` for its row
+    (the row kernels) or one per entry (``_blocks``, a row per lane), compiled apart."""
+    return x[c] if isinstance(x, np.ndarray) else x
+
+
+@overload(at, inline="always")
+def _at(x, c):
+    if isinstance(x, types.Array):
+        return lambda x, c: x[c]
+    return lambda x, c: x
 
 
 @_jit
@@ -1427,7 +1440,8 @@ def residual_int(v, qbuf, n, vmax, x, beta, m, plain, scr):
 def int_terms(v, qbuf, n, vmax, x, beta, m, plain, scr):
     """:func:`residual_int`'s terms, without their sums: :func:`powers_plain` or
     :func:`powers_dd`, and zeros in ``qbuf`` from there to ``n + LANES``. Returns the end of
-    the terms (``n`` rounded up to ``LANES``)."""
+    the terms (``n`` rounded up to ``LANES``). ``x`` is the row's, or an array of one per
+    entry (:func:`at`; ``_blocks``, where ``v`` holds ``LANES`` rows, transposed)."""
     end = ((n + LANES - 1) // LANES) * LANES
     nbits = 0
     while (m >> nbits) > 0:
@@ -1457,7 +1471,7 @@ def powers_plain(v, qbuf, n, end, vmax, x, beta, m, top, scr):
     b0, b1, b2, b3 = power_bits(m, top)
     for c in range(end):  # s, and the first bits from 1 (leading zero bits keep it 1)
         z = v[c] - vmax
-        t = z + x
+        t = z + at(x, c)
         live = (t > -beta) & (c < n)
         s = fma(t, ib, 1.0)
         s = s if live else 0.0
@@ -1496,7 +1510,7 @@ def powers_dd(v, qbuf, n, end, vmax, x, beta, m, top, scr):
     b0, b1, b2, b3 = power_bits(m, top)
     for c in range(end):
         z = v[c] - vmax
-        t, s, s_lo = wide_s(z, x, beta, ib)
+        t, s, s_lo = wide_s(z, at(x, c), beta, ib)
         live = (t > -beta) & (c < n)
         s = s if live else 0.0
         s_lo = s_lo if live else 0.0

@@ -69,6 +69,13 @@ INT_BETA_MAX = 512.0
 #: 2026-12-06).
 SHORT_INT_BETA_MAX = 32.0
 
+#: From this beta on (finite), rows of fewer than ``WIDE_MIN`` classes are solved ``LANES``
+#: rows at a time, a row to each SIMD lane (``_blocks``), when Newton runs to machine
+#: precision; below it, and for bisection or a ``tol``, one at a time (``_kernels``'s scalar
+#: functions). Below beta = 2 the scalar path prunes most classes and starts from the
+#: tangents, without an ``exp``.
+BLOCK_BETA_MIN = 2.0
+
 #: Rows of at least this many classes are gathered by ``_kernels.collect_wide``, which picks
 #: compress-stores where the first 64 classes hold 16 candidates or more and the CPU has
 #: AVX-512 (else a branch-free compaction, from 32; 64 is the compare's block; shorter rows

@@ -14,6 +14,7 @@ element by element and results rounded once, on store.
 import numpy as np
 from numba import get_num_threads, njit, prange
 
+from . import _blocks as Bk
 from . import _kernels as K
 from . import _refine as R
 from . import _validate as V
@@ -60,6 +61,10 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
                 r0, r1):
     """Rows ``r0:r1`` of :func:`_solve_batch`, with their own scratch rows."""
     C = h.shape[1]
+    if Bk.takes_blocks(C, beta, method, tol):
+        _solve_blocks(h, beta, rtol, max_iter, nu, iterations, converged, bad, table[0, 0], r0,
+                      r1)
+        return
     work = K.row_scratch(C)  # one allocation per chunk: on short rows it shows
     buf = work[0]
     lbuf = work[1]
@@ -80,6 +85,30 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
         nu[r] = x - vmax
         iterations[r] = it
         converged[r] = ok
+
+
+@njit(cache=True, error_model="numpy")
+def _solve_blocks(h, beta, rtol, max_iter, nu, iterations, converged, bad, lo, r0, r1):
+    """:func:`_solve_rows` for short rows, ``LANES`` at a time (``_blocks``)."""
+    C = h.shape[1]
+    work, lanes, flags = Bk.scratch(C)
+    zt = work[0]
+    xb = work[1]
+    qb = work[2]
+    w = work[3:10]
+    acc = work[10]
+    end = C * LANES
+    for b0 in range(r0, r1, LANES):
+        b1 = min(r1, b0 + LANES)
+        Bk.load(h, b0, b1, lo, zt, lanes, flags)
+        Bk.solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, lanes, flags)
+        for l in range(b1 - b0):
+            r = b0 + l
+            bad[r] = flags[Bk.COL, l] < 0
+            if not bad[r]:
+                nu[r] = lanes[Bk.X, l] - lanes[Bk.VMAX, l]
+                iterations[r] = flags[Bk.ITS, l]
+                converged[r] = flags[Bk.OK, l] != 0
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
@@ -123,6 +152,9 @@ def _first_bad(bad):
 def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table, r0, r1):
     """Rows ``r0:r1`` of :func:`_forward_batch`, with their own scratch rows."""
     B, C = h.shape
+    if Bk.takes_blocks(C, beta, 0, 0.0):
+        _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, table[0, 0], r0, r1)
+        return
     want_q = q.shape[0] == B
     want_grad = grad.shape[0] == B
     has_labels = labels.shape[0] == B
@@ -214,6 +246,58 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                 grad[r, labels[r]] -= 1.0
         if loss.shape[0] == B:
             loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
+
+
+@njit(cache=True, error_model="numpy")
+def _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, lo, r0, r1):
+    """:func:`_forward_rows` for short rows, ``LANES`` at a time (``_blocks``): the solve, then
+    p and q afresh at each row's root, written out in column order."""
+    B, C = h.shape
+    want_p = p.shape[0] == B
+    want_q = q.shape[0] == B
+    want_grad = grad.shape[0] == B
+    has_labels = labels.shape[0] == B
+    work, lanes, flags = Bk.scratch(C)
+    zt = work[0]
+    xb = work[1]
+    qw = work[2]
+    w = work[3:10]
+    pw = w[0]
+    acc = work[10]
+    end = C * LANES
+    for b0 in range(r0, r1, LANES):
+        b1 = min(r1, b0 + LANES)
+        Bk.load(h, b0, b1, lo, zt, lanes, flags)
+        Bk.solve(zt, end, xb, beta, rtol, lo, NEWTON_MAX_ITER, qw, w, acc, lanes, flags)
+        if want_p or want_q or want_grad:
+            Bk.at_root(zt, end, xb, beta, rtol, qw, w, acc, lanes, want_p)
+        for l in range(b1 - b0):
+            r = b0 + l
+            m = flags[Bk.COL, l]
+            bad[r] = m < 0 or (has_labels and not 0 <= labels[r] < C)
+            if bad[r]:  # the caller names the row, or the label (BadRows)
+                continue
+            x = lanes[Bk.X, l]
+            vmax = lanes[Bk.VMAX, l]
+            if nu.shape[0] == B:
+                nu[r] = x - vmax
+            if want_p:
+                p[r, m] = pw[l]
+                for j in range(1, C):
+                    p[r, Bk.column(j, m)] = pw[j * LANES + l]
+            if want_q or want_grad:
+                out = q if want_q else grad
+                total = acc[l] + acc[LANES + l]
+                scale = 1.0 / total
+                out[r, m] = K.quotient(qw[l], total, scale)
+                for j in range(1, C):
+                    out[r, Bk.column(j, m)] = K.quotient(qw[j * LANES + l], total, scale)
+                if want_q and want_grad:
+                    grad[r] = q[r]
+                if want_grad:
+                    grad[r, labels[r]] -= 1.0
+            if loss.shape[0] == B:
+                loss[r] = -((np.float64(h[r, labels[r]]) - vmax) + x)
 
 
 def _chunk(h):
