@@ -2,16 +2,21 @@
 
 A row of fewer than ``config.WIDE_MIN`` classes is too short for the SIMD path of
 ``_kernels``, which spreads one row's classes over the lanes: its loops end before the vectors
-fill, and a scalar ``exp`` and ``log1p`` per class (glibc's, 10-20 ns) set its pace. From
-``config.BLOCK_BETA_MIN`` on (finite beta, Newton to machine precision) the batch kernels
-instead take ``LANES`` rows at a time, transposed so that lane ``l`` holds row ``l``
-(:func:`load`): each Newton evaluation is one branch-free loop over every class of every row
-of the block (:func:`evaluate`, ``_vmath``'s ``exp`` and ``log``, as
-``_kernels.residual_wide``), each row's sums are its own lane's (``_vmath.lane_twosum``:
-the same additions in the same order whatever the lane), and the decisions are
-``_kernels.newton_next``'s, row by row (:func:`solve`). No class is pruned: one outside the
-support costs a lane, not a branch. A block short of ``LANES`` rows is padded with rows of
-zeros, so a row's results never depend on the rest of its batch.
+fill, and one scalar ``exp`` and ``log1p`` per class (glibc's) set its pace. Where
+:func:`takes_blocks` (Newton to machine precision, integer beta or beta from
+``config.BLOCK_BETA_MIN``) the batch kernels instead take ``LANES`` rows at a time, transposed
+so that lane ``l`` holds row ``l`` (:func:`load`). Each Newton evaluation is then one
+branch-free loop over every class of every row of the block, as ``_kernels``'s SIMD path
+evaluates one row: powers by products at an integer beta (:func:`evaluate_int`), ``beta
+log1p(t / beta)`` by its series for a row that ``_kernels.takes_series``, else ``_vmath``'s
+``exp`` and ``log`` (:func:`evaluate`). Each row's sums are its own lane's
+(``_vmath.lane_twosum``), and its decisions ``_kernels.newton_next``'s, row by row
+(:func:`solve`). No class is pruned: one outside the support costs a lane, not a branch.
+
+A row's results never depend on the rest of its batch: its arithmetic is its lane's alone, in
+the same order whatever the lane; what a block decides for all its rows (plain products) is
+decided for the batch; a row that takes the series takes it in any block (:func:`series_mode`);
+a block short of ``LANES`` rows is padded with rows of zeros, marked done from the start.
 """
 
 import math
@@ -30,15 +35,21 @@ _jit = njit(cache=True, error_model="numpy")
 VMAX, X, HI, LP0, INV_S0 = 0, 1, 2, 3, 4
 #: Rows of ``flags``: the first maximum's column (-1 for a padding lane or a row that is not
 #: finite), iterations, whether done, converged, Halley's step still to come, and whether the
-#: iterate may lie left of the root.
-COL, ITS, DONE, OK, HALLEY, LEFT = 0, 1, 2, 3, 4, 5
+#: iterate may lie left of the root, and whether the row takes the series
+#: (``_kernels.takes_series``).
+COL, ITS, DONE, OK, HALLEY, LEFT, SERIES = 0, 1, 2, 3, 4, 5, 6
+#: How a block evaluates (:func:`series_mode`): every row by ``log`` and ``exp``, every row by
+#: the series, or each row its own way.
+WIDE, SERIES_ONLY, MIXED = 0, 1, 2
 
 
 @_jit
 def takes_blocks(C, beta, method, tol):
     """Whether a batch of ``C``-class rows is solved in blocks (Newton to machine precision,
-    ``tol <= 0``; 2 to ``config.WIDE_MIN - 1`` classes; beta from ``BLOCK_BETA_MIN``, finite)."""
-    return method == 0 and tol <= 0.0 and 2 <= C < WIDE_MIN and BLOCK_BETA_MIN <= beta < math.inf
+    ``tol <= 0``; 2 to ``config.WIDE_MIN - 1`` classes; beta an integer from 2 to
+    ``config.INT_BETA_MAX`` or from ``config.BLOCK_BETA_MIN`` on, finite)."""
+    return (method == 0 and tol <= 0.0 and 2 <= C < WIDE_MIN and beta < math.inf
+            and (BLOCK_BETA_MIN <= beta or K.int_power(beta) > 0))
 
 
 @_jit
@@ -46,11 +57,12 @@ def scratch(C):
     """``(work, lanes, flags)`` for blocks of ``C``-class rows: ``work`` holds the transposed
     rows (row 0), each row's iterate broadcast to its classes (row 1), the unnormalized q (row
     2), seven rows of per-class terms (rows 3-9, ``_kernels.wide_scratch``'s layout) and one of
-    lane sums (row 10, ``7 LANES``), each ``LANES`` longer than the rows; ``lanes`` and
-    ``flags`` the per-row state (``VMAX``..., ``COL``...)."""
+    lane sums (row 10, ``7 LANES``) and each row's :func:`series_mode` flag broadcast to its
+    classes (row 11), each ``LANES`` longer than the rows; ``lanes`` and ``flags`` the per-row
+    state (``VMAX``..., ``COL``...)."""
     width = (max(C, 7) + 1) * LANES
-    return (np.empty((11, width)), np.empty((5, LANES)),
-            np.empty((6, LANES), np.int64))
+    return (np.empty((12, width)), np.empty((5, LANES)),
+            np.empty((7, LANES), np.int64))
 
 
 @_jit
@@ -65,12 +77,13 @@ def int_plain(beta, rtol):
 
 
 @_jit
-def load(h, r0, r1, lo, zt, lanes, flags):
+def load(h, r0, r1, lo, beta, zt, lanes, flags):
     """Rows ``r0:r1`` (at most ``LANES``) into ``zt``, transposed: ``zt[l]`` is row ``l``'s
     first maximum (``z = 0``), ``zt[j LANES + l]`` for ``j = 1..C-1`` its other classes in
     column order, as ``v - vmax`` in float64. A padding lane (past ``r1 - r0``) or a row with
     a NaN or an infinity (``_kernels.finite``) holds zeros and is marked done, with column -1.
-    Also sets each row's first maximum and eq. 26's upper end, shifted (``HI``)."""
+    Also sets each row's first maximum, eq. 26's upper end, shifted (``HI``), and whether it
+    takes the series (``SERIES``)."""
     C = h.shape[1]
     for l in range(LANES):
         r = r0 + l
@@ -105,6 +118,7 @@ def load(h, r0, r1, lo, zt, lanes, flags):
         flags[COL, l] = m
         flags[DONE, l] = not ok
         flags[OK, l] = ok
+        flags[SERIES, l] = ok and K.takes_series(vmax, vmin, lo, beta)
         flags[ITS, l] = 0
         flags[HALLEY, l] = True
         flags[LEFT, l] = True
@@ -165,7 +179,24 @@ def broadcast(lanes, xb, end):
 
 
 @_jit
-def evaluate(zt, end, xb, beta, w, acc, lanes):
+def series_mode(flags, sel, end):
+    """:data:`WIDE`, :data:`SERIES_ONLY` or :data:`MIXED` for a loaded block, by its rows'
+    ``SERIES`` flags (padding and bad rows count for neither), which ``sel[:end]`` receives
+    for every class (1.0 or 0.0). Each row is evaluated its own way, so its bits do not depend
+    on the block."""
+    some = False
+    every = True
+    for l in range(LANES):
+        if flags[COL, l] >= 0:
+            some = some or flags[SERIES, l] != 0
+            every = every and flags[SERIES, l] != 0
+    for k in range(end):
+        sel[k] = 1.0 if flags[SERIES, k % LANES] != 0 else 0.0
+    return SERIES_ONLY if some and every else (MIXED if some else WIDE)
+
+
+@_jit
+def evaluate(zt, end, xb, beta, w, acc, lanes, mode, sel):
     """:func:`_kernels.residual_wide` for every row of the block at its own ``x`` (``xb``):
     per class ``p`` (0 for the maxima, ``k < LANES``, and outside the support) in ``w[0]``,
     ``s**(beta - 1) = p / s`` in ``w[1]``, that over ``s`` in ``w[2]``, ``z`` in the support (else
@@ -178,18 +209,30 @@ def evaluate(zt, end, xb, beta, w, acc, lanes):
     qw = w[1]
     cw = w[2]
     zw = w[3]
-    for k in range(end):
-        z = zt[k]
-        _, lp, s, inside = K.wide_log_s(z, xb[k], beta, ib)
-        live = inside & (k >= LANES)
-        p = vexp(lp)
-        p = p if live else 0.0
-        inv_s = 1.0 / (s if live else 1.0)  # no 0 * inf
-        dq = p * inv_s
-        pw[k] = p
-        qw[k] = dq
-        cw[k] = dq * inv_s
-        zw[k] = z if live else 0.0
+    if mode != SERIES_ONLY:
+        for k in range(end):
+            z = zt[k]
+            _, lp, s, inside = K.wide_log_s(z, xb[k], beta, ib)
+            live = inside & (k >= LANES)
+            p = vexp(lp)
+            p = p if live else 0.0
+            inv_s = 1.0 / (s if live else 1.0)  # no 0 * inf
+            dq = p * inv_s
+            pw[k] = p
+            qw[k] = dq
+            cw[k] = dq * inv_s
+            zw[k] = z if live else 0.0
+    if mode == SERIES_ONLY:  # _kernels.residual_series's terms
+        for k in range(end):
+            pw[k], qw[k], cw[k], zw[k] = series_terms(zt[k], xb[k], ib, k >= LANES)
+    elif mode == MIXED:  # the same for the rows that take it (a select per class: rare blocks,
+        for k in range(end):  # and the loop no longer vectorizes)
+            p, dq, c, z = series_terms(zt[k], xb[k], ib, k >= LANES)
+            use = sel[k] != 0.0
+            pw[k] = p if use else pw[k]
+            qw[k] = dq if use else qw[k]
+            cw[k] = c if use else cw[k]
+            zw[k] = z if use else zw[k]
     for l in range(LANES):  # the maxima: z = 0, always in the support (x > -beta)
         _, lp, s, _ = K.wide_log_s(0.0, xb[l], beta, ib)
         lanes[LP0, l] = lp
@@ -200,6 +243,18 @@ def evaluate(zt, end, xb, beta, w, acc, lanes):
     lane_sum(acc[2 * LANES:], qw, 0, end)
     lane_sum(acc[3 * LANES:], cw, 0, end)
     lane_min(acc[4 * LANES:], zw, 0, end)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def series_terms(z, x, ib, live):
+    """One class's ``(p, q, q / s, z)`` by ``_kernels.series_log_p`` (every class of a row
+    that takes the series is in the support); zeros where not ``live`` (the maxima)."""
+    lp, r = K.series_log_p(z, x, ib)
+    p = vexp(lp)
+    p = p if live else 0.0
+    inv_s = 1.0 / (1.0 + (r if live else 0.0))
+    dq = p * inv_s
+    return p, dq, dq * inv_s, z if live else 0.0
 
 
 @_jit
@@ -241,7 +296,7 @@ def totals(acc, lanes, l):
 
 
 @_jit
-def solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, lanes, flags):
+def solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, sel, lanes, flags):
     """Newton on every row of a loaded block (:func:`load`), from :func:`start`: the steps and
     stopping rules of ``_kernels.newton_wide`` (a start on either side of the root, Halley's
     step first from the right, the relative rule ``rtol``), one :func:`evaluate` for the whole
@@ -251,6 +306,7 @@ def solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, lanes, flags):
     a step from the left, is taken as every class.)"""
     n = end // LANES
     m, plain = int_plain(beta, rtol)
+    mode = WIDE if m else series_mode(flags, sel, end)
     # float64 results at an integer beta: the first evaluation in plain products, its step
     # only (as _kernels.newton_wide's)
     rough = m > 0 and not plain and beta <= ROUGH_BETA_MAX
@@ -260,7 +316,7 @@ def solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, lanes, flags):
         if m:
             evaluate_int(zt, end, xb, beta, m, plain or rough, qb, w, acc)
         else:
-            evaluate(zt, end, xb, beta, w, acc, lanes)
+            evaluate(zt, end, xb, beta, w, acc, lanes, mode, sel)
         busy = False
         for l in range(LANES):
             if flags[DONE, l]:
@@ -298,12 +354,13 @@ def solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, lanes, flags):
 
 
 @_jit
-def at_root(zt, end, xb, beta, rtol, qb, w, acc, lanes, want_p):
+def at_root(zt, end, xb, beta, rtol, qb, w, acc, sel, lanes, flags, want_p):
     """The unnormalized q, ``s**(beta - 1)`` (0 outside the support), of every class at its
     row's root (``lanes[X]``) afresh into ``qb``, each lane's compensated sum in ``acc[l] +
     acc[LANES + l]``; with ``want_p``, ``p = s**beta`` into ``w[0]``. At an integer beta by
     products (``_kernels.int_terms``, as the solve took them: :func:`int_plain`), else as
-    ``exp((beta - 1) log s)`` and ``exp(beta log s)``."""
+    ``exp((beta - 1) log s)`` and ``exp(beta log s)``, or for a row that takes the series
+    (:func:`series_mode`) ``p`` by ``_kernels.series_log_p`` and q as ``p / s``."""
     prefer_512()
     broadcast(lanes, xb, end)
     m, plain = int_plain(beta, rtol)
@@ -317,15 +374,26 @@ def at_root(zt, end, xb, beta, rtol, qb, w, acc, lanes, want_p):
     else:
         ib = 1.0 / beta
         bm1 = beta - 1.0
-        for k in range(end):
-            ls, _, _, inside = K.wide_log_s(zt[k], xb[k], beta, ib)
-            q = vexp(bm1 * ls)
-            qb[k] = q if inside else 0.0
-        if want_p:
+        mode = series_mode(flags, sel, end)
+        if mode != SERIES_ONLY:
             for k in range(end):
-                _, lp, _, inside = K.wide_log_s(zt[k], xb[k], beta, ib)
-                p = vexp(lp)
-                pw[k] = p if inside else 0.0
+                ls, _, _, inside = K.wide_log_s(zt[k], xb[k], beta, ib)
+                q = vexp(bm1 * ls)
+                qb[k] = q if inside else 0.0
+            if want_p:
+                for k in range(end):
+                    _, lp, _, inside = K.wide_log_s(zt[k], xb[k], beta, ib)
+                    p = vexp(lp)
+                    pw[k] = p if inside else 0.0
+        if mode == SERIES_ONLY:
+            for k in range(end):
+                pw[k], qb[k], _, _ = series_terms(zt[k], xb[k], ib, True)
+        elif mode == MIXED:
+            for k in range(end):
+                p, q, _, _ = series_terms(zt[k], xb[k], ib, True)
+                use = sel[k] != 0.0
+                qb[k] = q if use else qb[k]
+                pw[k] = p if use else pw[k]
     for j in range(2 * LANES):
         acc[j] = 0.0
     lane_twosum(acc, qb, 0, end)

@@ -97,11 +97,12 @@ def _solve_blocks(h, beta, rtol, max_iter, nu, iterations, converged, bad, lo, r
     qb = work[2]
     w = work[3:10]
     acc = work[10]
+    sel = work[11]
     end = C * LANES
     for b0 in range(r0, r1, LANES):
         b1 = min(r1, b0 + LANES)
-        Bk.load(h, b0, b1, lo, zt, lanes, flags)
-        Bk.solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, lanes, flags)
+        Bk.load(h, b0, b1, lo, beta, zt, lanes, flags)
+        Bk.solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, sel, lanes, flags)
         for l in range(b1 - b0):
             r = b0 + l
             bad[r] = flags[Bk.COL, l] < 0
@@ -264,13 +265,14 @@ def _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, lo, r0, r1
     w = work[3:10]
     pw = w[0]
     acc = work[10]
+    sel = work[11]
     end = C * LANES
     for b0 in range(r0, r1, LANES):
         b1 = min(r1, b0 + LANES)
-        Bk.load(h, b0, b1, lo, zt, lanes, flags)
-        Bk.solve(zt, end, xb, beta, rtol, lo, NEWTON_MAX_ITER, qw, w, acc, lanes, flags)
+        Bk.load(h, b0, b1, lo, beta, zt, lanes, flags)
+        Bk.solve(zt, end, xb, beta, rtol, lo, NEWTON_MAX_ITER, qw, w, acc, sel, lanes, flags)
         if want_p or want_q or want_grad:
-            Bk.at_root(zt, end, xb, beta, rtol, qw, w, acc, lanes, want_p)
+            Bk.at_root(zt, end, xb, beta, rtol, qw, w, acc, sel, lanes, flags, want_p)
         for l in range(b1 - b0):
             r = b0 + l
             m = flags[Bk.COL, l]

@@ -13,7 +13,7 @@ from mgce_ref import _blocks as Bk
 from mgce_ref.config import BLOCK_BETA_MIN, LANES, NEWTON_RTOL, TOLERANCE, WIDE_MIN
 from mgce_ref.exact import mp_reference
 
-BETAS = (2.0, 2.5, 3.0, 5.0, 11.0, 37.3, 100.0, 200.0, 1e4, 1e6)
+BETAS = (2.0, 2.5, 3.0, 4.5, 5.0, 11.0, 37.3, 100.0, 200.0, 1e4, 1e6)
 F64 = TOLERANCE[np.dtype(np.float64)]
 F32 = TOLERANCE[np.dtype(np.float32)]
 
@@ -146,6 +146,8 @@ def test_a_bad_row_in_a_block_is_named(kind):
 
 def test_which_rows_take_blocks():
     assert Bk.takes_blocks(2, BLOCK_BETA_MIN, 0, 0.0)
+    assert Bk.takes_blocks(10, 2.0, 0, 0.0) and Bk.takes_blocks(10, 3.0, 0, 0.0)  # products
+    assert not Bk.takes_blocks(10, 2.5, 0, 0.0)  # pruned rows, log and exp
     assert Bk.takes_blocks(WIDE_MIN - 1, 1e300, 0, 0.0)
     assert not Bk.takes_blocks(WIDE_MIN, 11.0, 0, 0.0)  # the SIMD path of one row
     assert not Bk.takes_blocks(1, 11.0, 0, 0.0)
