@@ -81,24 +81,33 @@ def load(h, r0, r1, lo, beta, zt, lanes, flags):
     """Rows ``r0:r1`` (at most ``LANES``) into ``zt``, transposed: ``zt[l]`` is row ``l``'s
     first maximum (``z = 0``), ``zt[j LANES + l]`` for ``j = 1..C-1`` its other classes in
     column order, as ``v - vmax`` in float64. A padding lane (past ``r1 - r0``) or a row with
-    a NaN or an infinity (``_kernels.finite``) holds zeros and is marked done, with column -1.
+    a NaN or an infinity holds zeros and is marked done, with column -1.
     Also sets each row's first maximum, eq. 26's upper end, shifted (``HI``), and whether it
     takes the series (``SERIES``)."""
     C = h.shape[1]
     for l in range(LANES):
         r = r0 + l
-        ok = False
+        m = -1
         vmax = 0.0
         vmin = 0.0
-        if r < r1:
-            vmax, vmin = K.extrema(h[r])
-            ok = K.finite(vmax, vmin)
-        m = -1
+        if r < r1:  # max, its first column, min, and whether all are finite, in one pass
+            row = h[r]
+            vmax = float(row[0])
+            vmin = vmax
+            m = 0
+            finite = abs(vmax) < math.inf  # false for NaN too
+            for c in range(1, C):
+                v = float(row[c])
+                if v > vmax:
+                    vmax = v
+                    m = c
+                vmin = min(vmin, v)
+                finite = finite & (abs(v) < math.inf)
+            if not finite:
+                m = -1
+        ok = m >= 0
         if ok:
             row = h[r]
-            m = 0
-            while float(row[m]) != vmax:
-                m += 1
             j = LANES + l
             for c in range(C):
                 if c != m:
@@ -127,9 +136,9 @@ def load(h, r0, r1, lo, beta, zt, lanes, flags):
 @_jit
 def start(zt, end, beta, rtol, lo, w, acc, lanes):
     """Newton's start for every lane: ``_kernels.start_from_moments`` (the softmax root
-    corrected for beta) from the sums of ``exp(z) z**k``, ``k = 0..6``, over each row's
-    classes with ``z > -beta`` (``_kernels.softmax_start_short``'s sums, in lanes), in
-    ``[lo, HI]``."""
+    corrected for beta, to the first order where that is close enough, else the third) from
+    the sums of ``exp(z) z**k``, ``k = 0..6``, over each row's classes with ``z > -beta``
+    (``_kernels.softmax_start_short``'s sums, in lanes), in ``[lo, HI]``."""
     prefer_512()
     w0 = w[0]
     w1 = w[1]
