@@ -312,7 +312,8 @@ def solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, sel, lanes, flags):
     block per step, until every row is done. Leaves each row's shifted root in
     ``lanes[X]``, its evaluations in ``flags[ITS]`` and ``flags[OK]`` false where
     ``max_iter`` ran out. (``n`` of ``newton_next``, the classes that may enter the support on
-    a step from the left, is taken as every class.)"""
+    a step from the left, is taken as every class.) Where plain products serve (float32
+    results, :func:`int_plain`) and ``|x| < 1``, a step of at most ``rtol`` also ends a row."""
     n = end // LANES
     m, plain = int_plain(beta, rtol)
     mode = WIDE if m else series_mode(flags, sel, end)
@@ -351,7 +352,12 @@ def solve(zt, end, xb, beta, rtol, lo, max_iter, qb, w, acc, sel, lanes, flags):
                 xn, stop = K.newton_next(f, d, curv, zmin, x, lo, beta, 0.0, rtol, halley, n)
                 flags[LEFT, l] = halley  # Halley's step may pass the root
                 flags[HALLEY, l] = False
-            lanes[X, l] = xn
+            # Plain products cannot resolve a root near 0 to rtol |x| (one class dominating:
+            # s = 1 + x / beta rounds): there the row stops at a step of at most rtol, its
+            # root within rtol max(1, |x|) (int_plain); else it would crawl on, f's rounding
+            # setting each step. An iterate past eq. 26's upper end is drawn back to it.
+            stop = stop or (plain and abs(x) < 1.0 and abs(xn - x) <= rtol)
+            lanes[X, l] = min(xn, lanes[HI, l])
             flags[DONE, l] = stop
             busy = busy or not stop
         rough = False

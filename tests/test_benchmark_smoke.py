@@ -202,3 +202,16 @@ def test_replot_reads_a_pytest_benchmark_file(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "NOT MET" in out and "20.0x" in out and "10.0 passes" in out
     assert (tmp_path / "fig" / "bench_speedup.png").exists()
+
+
+def test_profile_names_the_path_and_gives_blocks_no_candidate_pass():
+    """Rows solved in blocks (``_blocks``) have no candidate pass of their own: the profile
+    says so rather than subtract one they never run."""
+    prof = summary.profile(sizes=((16, 10), (16, 100)), betas=(1.4, 11.0), budget=0.005)
+    by = {(p["C"], p["beta"]): p for p in prof}
+    assert by[(10, 11.0)]["path"] == "blocks" and by[(10, 11.0)]["candidate_pass"] == 0.0
+    assert by[(10, 11.0)]["candidates_mean"] == 10.0
+    for key in ((10, 1.4), (100, 1.4), (100, 11.0)):
+        assert by[key]["path"] == "rows" and by[key]["candidate_pass"] > 0.0, key
+    for p in prof:
+        assert p["iterations_mean"] >= 1.0 and p["loss_and_grad"] > 0.0

@@ -172,3 +172,30 @@ def test_padding_lanes_do_not_count():
     h = np.array([[0.5, -0.25, 3.0]])
     _, info = mgce_ref.solve_nu(h, 11.0, full_output=True)
     assert info.converged[0] and 1 <= info.iterations[0] <= 3
+
+
+@pytest.mark.parametrize("beta", [2.0, 5.0, 11.0, 100.0, 124.0])
+def test_float32_root_near_zero_converges_with_plain_products(beta):
+    """One class dominating, another just inside the support: the root lies within 1e-17 of 0,
+    where plain products cannot resolve ``s = 1 + x / beta``. Newton from the left overshoots
+    past 0; the row must still stop (a step of at most rtol, ``_blocks.solve``), not crawl on
+    to max_iter (found by the benchmark's profile: (524288, 2) at beta = 5)."""
+    rng = np.random.default_rng(int(beta))
+    rows = [np.array([2.955079, -2.0448616] + [-40.0] * 8)]  # the benchmark's row, padded
+    for delta in (1e-5, 1e-4, 1e-3, 3e-2):
+        row = np.full(10, -3.0 * beta)
+        row[rng.integers(10)] = 1.5
+        row[(rng.integers(9) + 1) % 10 if row[0] != 1.5 else 1] = 1.5 - beta + delta
+        rows.append(row)
+    h = np.array(rows).astype(np.float32)
+    y = labels_for(h)
+    nu, info = mgce_ref.solve_nu(h, beta, full_output=True)
+    assert info.converged.all() and info.iterations.max() <= 8, info.iterations
+    ref = mp_reference(h.astype(np.float64), y, beta)
+    got = outputs(h, y, beta)
+    for key in ("link", "worst_case", "grad"):
+        unit = np.maximum(np.spacing(np.abs(ref[key]).astype(np.float32)), F32["prob"] / 2.0)
+        err = np.abs(got[key].astype(np.float64) - ref[key]) / unit
+        assert err.max() <= 2.0, f"{key}: {err.max():.2f} float32 ulps"
+    unit = np.spacing(np.maximum(np.float32(1), np.abs(h).max(axis=1)))
+    assert (np.abs(got["nu"] - ref["nu"]) / unit).max() <= F32["nu_ulps"]
