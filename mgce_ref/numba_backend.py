@@ -8,7 +8,9 @@ thread idle: :func:`_chunk`) and one allocation of scratch rows: the candidate c
 that also finds NaN and infinities, then a 64-wide compare that picks the candidates), the
 Newton solve runs on the candidates only, shrinking them to the support as it goes, and the
 outputs are written as zeros plus the few support classes. float32 logits are read as float64
-element by element and results rounded once, on store.
+element by element and results rounded once, on store. Rows of fewer than ``WIDE_MIN`` classes
+at an integer beta or from ``BLOCK_BETA_MIN`` on skip all this: ``_blocks`` solves them
+``LANES`` at a time, a row to each SIMD lane (:func:`_solve_blocks`, :func:`_forward_blocks`).
 """
 
 import numpy as np
