@@ -258,7 +258,7 @@ def evaluate(zt, end, xb, beta, w, acc, lanes, mode, sel):
 def series_terms(z, x, ib, live):
     """One class's ``(p, q, q / s, z)`` by ``_kernels.series_log_p`` (every class of a row
     that takes the series is in the support); zeros where not ``live`` (the maxima)."""
-    lp, r = K.series_log_p(z, x, ib)
+    lp, r = K.series_log_p(z, x, ib, 12)
     p = vexp(lp)
     p = p if live else 0.0
     inv_s = 1.0 / (1.0 + (r if live else 0.0))

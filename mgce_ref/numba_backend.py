@@ -22,6 +22,7 @@ from . import _refine as R
 from . import _validate as V
 from ._dispatch import MATRIX_OUTPUTS
 from .config import (DENSE_MIN, EDGE_MARGIN, LANES, NEWTON_MAX_ITER, NEWTON_RTOL,
+                     SINGLE_START_RTOL,
                      REFINE_Q_TOL, ROWS_PER_CHUNK, SERIAL_MAX_LOGITS, WIDE_MIN)
 
 #: This backend checks the logits for NaN and infinity in its own first pass over each row,
@@ -82,6 +83,7 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
             x, it, ok, _ = K.solve_wide(buf, lbuf, n, vmax, vmin, table, beta, tol, rtol,
                                         max_iter, scr, False)
         else:
+            K.fill_columns(idx, n, C)  # the pruned path moves them
             x, it, ok, _, _ = K.solve_pruned(buf, idx, lbuf, n, vmax, vmin, table, beta,
                                              method, tol, rtol, max_iter)
         nu[r] = x - vmax
@@ -181,6 +183,7 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
             x, _, _, left = K.solve_wide(buf, wbuf, n, vmax, vmin, table, beta, 0.0, rtol,
                                          NEWTON_MAX_ITER, scr, want_q or want_grad)
         else:
+            K.fill_columns(idx, n, C)  # the pruned path moves them
             x, _, _, n, left = K.solve_pruned(buf, idx, wbuf, n, vmax, vmin, table, beta, 0,
                                               0.0, rtol, NEWTON_MAX_ITER)
         # Every class outside buf[:n] has p_c = q_c = 0.
@@ -189,6 +192,7 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
         if p.shape[0] == B:
             p[r] = 0.0
             if wide:
+                K.fill_columns(idx, n, C)
                 pw = scr[0]
                 m = K.int_power(beta)
                 if m:  # p (and q, in wbuf) afresh at the root, by multiplication
@@ -207,7 +211,9 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                     p[r, idx[j]] = K.p_term(buf[j] - vmax, x, beta)
         if want_q or want_grad:
             if wide:  # LEFT_Q, zeros past n
-                total = K.sum_wide(wbuf, 0, ((n + LANES - 1) // LANES) * LANES, scr)
+                end = ((n + LANES - 1) // LANES) * LANES
+                total = (K.sum_wide_plain(wbuf, 0, end, scr) if rtol >= SINGLE_START_RTOL
+                         else K.sum_wide(wbuf, 0, end, scr))
             else:
                 total = 0.0
                 comp = 0.0

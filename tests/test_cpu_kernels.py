@@ -41,6 +41,7 @@ def collect(row, beta):
     buf = np.empty(row.shape[0])
     idx = np.empty(row.shape[0], np.int64)
     n, vmax, vmin = K.collect(row, beta, buf, idx)
+    K.fill_columns(idx, n, row.shape[0])  # a row copied whole has only idx[0]
     return buf, idx, n, 0, vmax, vmin
 
 

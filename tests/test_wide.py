@@ -6,6 +6,7 @@ and against 60-digit arithmetic, and the wide rows' gathering against ``collect`
 
 import math
 
+import mpmath as mp
 import numpy as np
 import pytest
 
@@ -23,6 +24,7 @@ def candidates(row, beta, fill):
     buf = np.full(C + LANES, fill)
     idx = np.zeros(C + LANES, np.int64)
     n, vmax, vmin = K.collect(row, beta, buf, idx)
+    K.fill_columns(idx, n, C)  # a row copied whole has only idx[0]
     buf[n:] = fill
     return buf, idx, n, vmax, vmin
 
@@ -108,8 +110,24 @@ def test_softmax_wide_is_the_closed_form(fill):
             assert np.all(w[n:n + LANES - 1] == 0.0) or n + LANES - 1 > C + LANES
 
 
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_first_max_finds_the_first_of_tied_maxima_in_any_block(dt):
+    """first_max compares BLOCK entries at a time, then the tail one by one."""
+    rng = np.random.default_rng(8)
+    for C in (5, 64, 200):
+        for first in sorted({0, 1, 63, 64, 127, 128, 191, 192, C - 1}):
+            if first >= C:
+                continue
+            row = rng.standard_normal(C).astype(dt)
+            row[first:] = np.minimum(row[first:], dt(3.0))
+            row[first] = row[C - 1] = dt(3.5)  # a tie: the first one counts
+            row[:first] = np.minimum(row[:first], dt(-0.0))
+            assert K.first_max(row, float(row.max())) == first
+
+
 def test_collect_copies_a_row_whose_every_class_is_a_candidate():
-    """The plain-copy path of collect gives what the compare path gives."""
+    """The plain-copy path of collect gives what the compare path gives (the columns by
+    fill_columns: the copy writes only the maximum's)."""
     rng = np.random.default_rng(3)
     for dt in (np.float32, np.float64):
         row = rng.standard_normal(200).astype(dt)
@@ -352,6 +370,8 @@ def test_collect_wide_is_collect(beta, dt):
             i2 = np.zeros(C + LANES, np.int64)
             got = K.collect_wide(row, beta, b2, i2)
             want = K.collect(row, beta, b1, i1)
+            K.fill_columns(i1, want[0], C)  # a row copied whole has only idx[0]
+            K.fill_columns(i2, got[0], C)
             assert got[0] == want[0]
             np.testing.assert_array_equal(got[1:], want[1:])
             n = got[0]
@@ -386,7 +406,7 @@ def test_residual_series_is_the_residual_wide(beta, fill):
             for x in (0.0, -0.5, lo * 0.5, lo):
                 scr = K.wide_scratch(C)
                 q = np.full(C + LANES, fill)
-                got = K.residual_series(buf, q, n, vmax, x, beta, scr)
+                got = K.residual_series(buf, q, n, vmax, x, beta, vmin - vmax, scr)
                 inv_s = scr[1, :n].copy()
                 qw = np.full(C + LANES, fill)
                 want = K.residual_wide(buf, qw, n, vmax, x, beta, K.wide_scratch(C))
@@ -405,6 +425,26 @@ def test_residual_series_is_the_residual_wide(beta, fill):
     assert not K.takes_series(0.0, -1e4 * WIDE_SERIES * 1.01, 0.0, 1e4)
     assert K.takes_series(0.0, -1e4 * WIDE_SERIES * 0.99, 0.0, 1e4)
     assert not K.takes_series(0.0, -1.0, 0.0, math.inf)  # the softmax has its own path
+
+
+@pytest.mark.parametrize("terms, bound", [(5, K.SERIES_R5), (9, K.SERIES_R9),
+                                          (12, WIDE_SERIES)])
+def test_log1p_ratio_is_good_to_an_ulp_with_the_terms_it_is_given(terms, bound):
+    """``log1p(r) / r`` to 5, 9 and 12 terms, each over its whole range of ``r`` (the ends
+    included), against mpmath: within an ulp or so; and :func:`series_terms` hands out the
+    fewest terms whose range covers every ``r`` of the row."""
+    mp.mp.dps = 50
+    r = np.concatenate([-bound * np.geomspace(1e-12, 1.0, 400), bound * np.geomspace(
+        1e-12, 1.0, 400), [0.0, -bound, bound]])
+    for ri in r:
+        got = K.log1p_ratio(ri, terms)
+        want = mp.mpf(1) if ri == 0.0 else mp.log1p(mp.mpf(ri)) / mp.mpf(ri)
+        assert abs(mp.mpf(got) - want) <= 1.5 * EPS * abs(want), (terms, ri)
+    beta = 1e4
+    assert K.series_terms(-beta * K.SERIES_R5 * 0.5, -beta * K.SERIES_R5 * 0.49, beta) == 5
+    assert K.series_terms(-beta * K.SERIES_R5, -1.0, beta) == 9
+    assert K.series_terms(-beta * K.SERIES_R9 * 0.9, -1.0, beta) == 9
+    assert K.series_terms(-beta * K.SERIES_R9, -1.0, beta) == 12
 
 
 def test_short_power_picks_the_small_integer_betas():
