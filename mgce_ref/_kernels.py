@@ -20,7 +20,8 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from ._vmath import _log_core, fma, lane_min, lane_sum, lane_twosum, prefer_512, vexp, vexpf
+from ._vmath import (_log_core, fma, lane_min, lane_moments, lane_sum, lane_twosum, prefer_512,
+                     vexp, vexpf)
 from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, ROUGH_BETA_MAX, SERIES_CUTOFF,
                      SHORT_INT_BETA_MAX, SINGLE_START_RTOL, SOFTMAX_START_BETA, TANGENT_TABLE,
                      WIDE_SERIES, WIDE_MIN)
@@ -1844,49 +1845,29 @@ def softmax_start(v, n, vmax, beta, rtol, scr):
     w2 = scr[2]
     w3 = scr[3]
     end = ((n + LANES - 1) // LANES) * LANES
-    if rtol >= SINGLE_START_RTOL:  # float32 results: exp in float32 lanes
-        ef = scr[5].view(np.float32)  # a loop of float32 alone, so that LLVM takes 8 lanes
-        for c in range(end):
-            ef[c] = np.float32(v[c] - vmax)
-        for c in range(end):
-            ef[c] = vexpf(ef[c])
-        for c in range(end):
-            z = v[c] - vmax
-            e = np.float64(ef[c])
-            e = e if c < n else 0.0
-            z = z if c < n else 0.0
-            w0[c] = e
-            w1[c] = e * z
-            w2[c] = e * z * z
-    else:
-        for c in range(end):
-            z = v[c] - vmax
-            e = vexp(z)
-            e = e if c < n else 0.0
-            z = z if c < n else 0.0
-            w0[c] = e
-            w1[c] = e * z
-            w2[c] = e * z * z
     acc = scr[4]
     for j in range(4 * LANES):
         acc[j] = 0.0
-    lane_sum(acc, w0, 0, end)
-    lane_sum(acc[LANES:], w1, 0, end)
-    lane_sum(acc[2 * LANES:], w2, 0, end)
+    single = rtol >= SINGLE_START_RTOL
+    ef = scr[5].view(np.float32)
+    if single:  # float32 results: exp in float32 lanes
+        for c in range(end):  # a loop of float32 alone, so that LLVM takes 8 lanes
+            ef[c] = np.float32(v[c] - vmax)
+        for c in range(end):
+            ef[c] = vexpf(ef[c])
+        lane_moments(acc, ef[:end], v, vmax, n, end)
+    else:
+        for c in range(end):
+            w0[c] = vexp(v[c] - vmax)
+        lane_moments(acc, w0, v, vmax, n, end)
     s0, s1, s2, _ = _lane_totals4(acc)
     x, close, xs = first_order_start(s0, s1, s2, beta, rtol)
     if close:
         return x
-    for c in range(end):  # e z**3 .. e z**6 from e z**2 (0 past n)
-        z = v[c] - vmax
-        z = z if c < n else 0.0
-        e3 = w2[c] * z
-        e4 = e3 * z
-        e5 = e4 * z
-        w0[c] = e3
-        w1[c] = e4
-        w3[c] = e5 * z
-        w2[c] = e5
+    if single:
+        _higher_moments(ef, v, vmax, n, end, w0, w1, w2, w3)
+    else:
+        _higher_moments(w0, v, vmax, n, end, w0, w1, w2, w3)
     for j in range(4 * LANES):
         acc[j] = 0.0
     lane_sum(acc, w0, 0, end)
@@ -1895,6 +1876,25 @@ def softmax_start(v, n, vmax, beta, rtol, scr):
     lane_sum(acc[3 * LANES:], w3, 0, end)
     s3, s4, s5, s6 = _lane_totals4(acc)
     return third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _higher_moments(e, v, vmax, n, end, w0, w1, w2, w3):
+    """:func:`softmax_start`'s second pass: ``e z**3 .. e z**6`` (0 from ``n`` on) into
+    ``w0``, ``w1``, ``w2``, ``w3`` from ``e = exp(z)`` (float32 or float64; ``e`` may be
+    ``w0``, read before written)."""
+    for c in range(end):
+        z = v[c] - vmax
+        ec = np.float64(e[c])
+        ec = ec if c < n else 0.0
+        z = z if c < n else 0.0
+        e3 = ec * z * z * z
+        e4 = e3 * z
+        e5 = e4 * z
+        w0[c] = e3
+        w1[c] = e4
+        w3[c] = e5 * z
+        w2[c] = e5
 
 
 @_jit

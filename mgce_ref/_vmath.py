@@ -321,6 +321,83 @@ lane_sum = intrinsic(_lane_loop("sum"))
 lane_min = intrinsic(_lane_loop("min"))
 
 
+@intrinsic
+def lane_moments(typingctx, acc, e, v, vmax, n, end):
+    """``acc[:LANES] += e``, ``acc[LANES:2 LANES] += e z`` and ``acc[2 LANES:3 LANES] += (e z)
+    z`` lane by lane over ``[0, end)`` (a multiple of ``LANES``), ``z = v - vmax``, ``e``
+    float32 (widened) or float64, both taken as 0 from ``n`` on (``v`` and ``e`` may hold
+    anything there): the three :func:`lane_sum` of those products, bit for bit, in one loop
+    with its sums in registers, nothing stored per entry."""
+    f64 = types.float64
+    if not (isinstance(acc, types.Array) and acc.dtype == f64 and isinstance(e, types.Array)
+            and e.dtype in (types.float32, f64) and isinstance(v, types.Array)
+            and v.dtype == f64 and all(t.ndim == 1 and t.layout == "C" for t in (acc, e, v))
+            and isinstance(n, types.Integer) and isinstance(end, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        acc_v, e_v, v_v, vmax_v, n_v, end_v = args
+        i64 = ir.IntType(64)
+        n_v = context.cast(builder, n_v, signature.args[4], types.int64)
+        end_v = context.cast(builder, end_v, signature.args[5], types.int64)
+        vmax_v = context.cast(builder, vmax_v, signature.args[3], f64)
+        vt = ir.VectorType(ir.DoubleType(), LANES)
+        et = ir.VectorType(context.get_value_type(signature.args[1].dtype), LANES)
+        it = ir.VectorType(i64, LANES)
+        acc_p = context.make_array(signature.args[0])(context, builder, acc_v).data
+        e_p = context.make_array(signature.args[1])(context, builder, e_v).data
+        v_p = context.make_array(signature.args[2])(context, builder, v_v).data
+        ptrs = [builder.bitcast(builder.gep(acc_p, [ir.Constant(i64, k * LANES)]),
+                                vt.as_pointer()) for k in range(3)]
+        init = [builder.load(q, align=8) for q in ptrs]
+
+        def splat(x, t):
+            out = ir.Constant(t, ir.Undefined)
+            for i in range(LANES):
+                out = builder.insert_element(out, x, ir.Constant(ir.IntType(32), i))
+            return out
+
+        vmax_s = splat(vmax_v, vt)
+        n_s = splat(n_v, it)
+        iota = ir.Constant(it, list(range(LANES)))
+        zero = ir.Constant(vt, [0.0] * LANES)
+        pre = builder.block
+        loop = builder.append_basic_block("moments.loop")
+        after = builder.append_basic_block("moments.after")
+        builder.cbranch(builder.icmp_signed("<", ir.Constant(i64, 0), end_v), loop, after)
+        builder.position_at_end(loop)
+        o = builder.phi(i64)
+        sums = [builder.phi(vt) for _ in range(3)]
+        ev = builder.load(builder.bitcast(builder.gep(e_p, [o]), et.as_pointer()), align=4)
+        if signature.args[1].dtype == types.float32:
+            ev = builder.fpext(ev, vt)
+        z = builder.fsub(builder.load(builder.bitcast(builder.gep(v_p, [o]), vt.as_pointer()),
+                                      align=8), vmax_s)
+        live = builder.icmp_signed("<", builder.add(splat(o, it), iota), n_s)
+        ev = builder.select(live, ev, zero)
+        z = builder.select(live, z, zero)
+        ez = builder.fmul(ev, z)
+        terms = [ev, ez, builder.fmul(ez, z)]
+        new = [builder.fadd(sums[k], terms[k]) for k in range(3)]
+        o2 = builder.add(o, ir.Constant(i64, LANES))
+        o.add_incoming(ir.Constant(i64, 0), pre)
+        o.add_incoming(o2, loop)
+        for k in range(3):
+            sums[k].add_incoming(init[k], pre)
+            sums[k].add_incoming(new[k], loop)
+        builder.cbranch(builder.icmp_signed("<", o2, end_v), loop, after)
+        builder.position_at_end(after)
+        finals = [builder.phi(vt) for _ in range(3)]  # the phis first, then the stores
+        for k in range(3):
+            finals[k].add_incoming(init[k], pre)
+            finals[k].add_incoming(new[k], loop)
+        for k in range(3):
+            builder.store(finals[k], ptrs[k], align=8)
+        return context.get_dummy_value()
+
+    return types.void(acc, e, v, vmax, n, end), codegen
+
+
 _PREFER_512 = '"prefer-vector-width"="512"'
 
 

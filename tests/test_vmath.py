@@ -179,3 +179,40 @@ def test_expf_loop_compiles_to_simd():
     run_expf([1.0])
     asm = _expf.inspect_asm(_expf.signatures[0])
     assert "ymm" in asm or "zmm" in asm, "the loop was not vectorized"
+
+
+@njit(cache=True)
+def _moments_both_ways(e, v, vmax, n, end):
+    L = M.LANES
+    got = np.zeros(4 * L)
+    M.lane_moments(got, e, v, vmax, n, end)
+    w = np.zeros((3, end))
+    for c in range(end):
+        ec = np.float64(e[c]) if c < n else 0.0
+        z = v[c] - vmax if c < n else 0.0
+        w[0, c] = ec
+        w[1, c] = ec * z
+        w[2, c] = ec * z * z
+    want = np.zeros(4 * L)
+    for k in range(3):
+        acc = np.zeros(L)
+        M.lane_sum(acc, w[k], 0, end)
+        want[k * L:(k + 1) * L] = acc
+    return got, want
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_lane_moments_are_the_three_lane_sums_bit_for_bit(dt):
+    """One loop, sums in registers: the same lanes as lane_sum over e, e z and e z z, with
+    whatever lies past n (NaN, inf) taken as 0."""
+    rng = np.random.default_rng(2)
+    L = M.LANES
+    for n in (1, 7, 8, 9, 100, 1000):
+        end = -(-n // L) * L
+        v = np.full(end + L, np.nan)
+        v[:n] = 3.0 * rng.standard_normal(n)
+        e = np.full(end + L, np.inf, dt)
+        e[:n] = np.exp(v[:n] - v[:n].max()).astype(dt)
+        got, want = _moments_both_ways(e, v, v[:n].max(), n, end)
+        np.testing.assert_array_equal(got, want)
+        assert np.all(np.isfinite(got)) and got[0] > 0.0
