@@ -1319,8 +1319,9 @@ def wide_totals(qbuf, scr, start, end, f, d, curv, with_lo, with_min=True):
     added to ``f``, ``f'``, ``curv`` and ``zmin = 0``: ``f`` over ``p`` in ``scr[0]``, in
     ``LANES`` compensated partial sums (:func:`add` lane by lane), plus the low parts of ``p``
     in ``scr[5]`` (``with_lo``); ``f'`` over ``qbuf``, ``curv`` over ``scr[2]`` and the
-    minimum over ``scr[3]`` (``with_min``, else 0), plainly (they only set the step and the bound's quadratic term: a
-    relative error of ``n eps`` there moves neither the root nor the rule's decision)."""
+    minimum over ``scr[3]`` (``with_min``, else 0), plainly (they only set the step and the
+    bound's quadratic term: a relative error of ``n eps`` there moves neither the root nor the
+    rule's decision)."""
     acc = scr[4]
     for j in range(5 * LANES):
         acc[j] = 0.0
