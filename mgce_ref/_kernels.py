@@ -1355,7 +1355,7 @@ def log1p_ratio(r, terms):
     12) for ``|r|`` up to ``SERIES_R5``, ``SERIES_R9`` and ``WIDE_SERIES`` (truncation below
     ``2**-60`` relative), branch-free in ``r``: ``1 + r g(r)``, ``g`` by Estrin's scheme
     (short dependency chains, as ``_vmath.vexp``'s), the 1 added last (one rounding near 1).
-    ``terms`` is the same for a whole loop (LLVM takes the test out of it)."""
+    ``terms`` is the same for a whole row."""
     r2 = r * r
     g0 = fma(fma(1.0 / 5.0, r, -1.0 / 4.0), r2, fma(1.0 / 3.0, r, -0.5))
     if terms == 5:
@@ -1797,8 +1797,8 @@ def near_move(x, xn, zmin, zlow, beta):
 def move_q_near(qbuf, n, x, xn, beta, scr):
     """:func:`move_q_wide` for a small step (:func:`near_move`): each ``q`` times ``exp(a)``,
     ``a = (beta - 1) log1p(-u)``, ``u = (x - xn) / (beta s)`` (``1 / s`` in ``scr[1]``), both
-    by their series to the third order. With ``|a| <= 2**-16`` (so ``|u| <= 2**-16``) the
-    truncations, ``|a| u**3 / 4`` and ``a**4 / 24``, are below ``2**-66``, under the
+    by their series to the third order. With ``|a| <= 2**-16`` (so ``|u| <= 2**-16``: beta >=
+    2 here, as q is taken afresh below) the truncations, ``|a| u**3 / 4`` and ``a**4 / 24``, are below ``2**-66``, under the
     roundings of the product. One pass, no tests: no class crosses the support's edge."""
     prefer_512()
     inv_s = scr[1]

@@ -22,8 +22,8 @@ from . import _refine as R
 from . import _validate as V
 from ._dispatch import MATRIX_OUTPUTS
 from .config import (DENSE_MIN, EDGE_MARGIN, LANES, NEWTON_MAX_ITER, NEWTON_RTOL,
-                     SINGLE_START_RTOL,
-                     REFINE_Q_TOL, ROWS_PER_CHUNK, SERIAL_MAX_LOGITS, WIDE_MIN)
+                     REFINE_Q_TOL, ROWS_PER_CHUNK, SERIAL_MAX_LOGITS, SINGLE_START_RTOL,
+                     WIDE_MIN)
 
 #: This backend checks the logits for NaN and infinity in its own first pass over each row,
 #: and the labels' range as it reaches each row (``_validate.BadRows``).

@@ -207,6 +207,43 @@ def test_move_q_wide_is_a_fresh_evaluation(beta):
             assert (q[j] > 0.0) == (xn > x)
 
 
+@pytest.mark.parametrize("beta", [2.5, 11.5, 1e4])
+def test_move_q_near_is_a_fresh_evaluation_where_near_move_allows_it(beta):
+    """The third-order move equals q evaluated at the new point wherever near_move takes it
+    (small steps either way), and near_move refuses a step that a class crosses the edge on:
+    one leaving the support (xn < x) or one entering it (xn > x)."""
+    rng = np.random.default_rng(10)
+    C = 40
+    taken = 0
+    for trial in range(40):
+        row = 0.5 * min(beta, 30.0) * rng.standard_normal(C)
+        buf, idx, n, vmax, vmin = candidates(row, beta, 0.0)
+        if n < WIDE_MIN:
+            continue
+        x = K.base(C, beta) * rng.uniform(0.2, 0.8)
+        xn = x - rng.choice([-1.0, 1.0]) * 10.0 ** rng.uniform(-12, -5)
+        scr = K.wide_scratch(C)
+        q = np.full(C + LANES, np.nan)
+        f, d, curv, zmin = K.residual_wide(buf, q, n, vmax, x, beta, scr)
+        K.wide_q_max(q, beta)
+        if not K.near_move(x, xn, zmin, vmin - vmax, beta):
+            continue
+        taken += 1
+        K.move_q_near(q, n, x, xn, beta, scr)
+        for c in range(n):
+            want = K.q_term(buf[c] - vmax, xn, beta)
+            cond = 4.0 + 2.0 * (beta - 1.0) * abs(math.log(want)) if want > 0.0 else 0.0
+            assert abs(q[c] - want) <= cond * EPS * want + 1e-300, (c, q[c], want, xn - x)
+    assert taken >= 10
+    # a class just inside the support at x leaves it at xn < x; one just outside enters at xn > x
+    x = -1.0
+    step = 1e-9
+    zmin = -beta - x + 0.5 * step  # beta s = step / 2 at x
+    assert not K.near_move(x, x - step, zmin, zmin, beta)
+    assert K.near_move(x, x - step, -1.0, -1.0, beta)
+    assert not K.near_move(x, x + step, -1.0, -beta - x - 0.5 * step, beta)
+
+
 @pytest.mark.parametrize("beta", [1.0 + 1e-6, 1.02, 1.4, 1.9])
 def test_wide_q_below_beta_2_is_good_to_an_ulp_or_two(beta):
     """Below beta = 2 q (near 1 as beta -> 1) is taken afresh at the root: ``p / s`` would carry
