@@ -14,8 +14,9 @@ from . import _validate as V
 
 _MODULES = {"numba": "numba_backend", "numpy": "numpy_backend", "exact": "exact", "cuda": "cuda_backend"}
 
-#: name -> (module, its ``require_available`` or None), filled on first use: the import
-#: machinery and a getattr that misses cost about 2 us of every call.
+#: name -> (module, its ``require_available`` or None, its ``CHECKS_FINITE``, its
+#: ``CHECKS_LABELS``), filled on first use: the import machinery and the getattrs cost about 2
+#: us of every call.
 _LOADED = {}
 
 
@@ -31,16 +32,22 @@ def output_shapes(B, C, outputs):
             for name in ("nu", "link", "worst_case", "loss", "grad")}
 
 
-def get_backend(name):
-    """The backend module for ``name`` ("numba", "numpy", "exact", "cuda")."""
+def _loaded(name):
+    """``_LOADED[name]``, importing the backend on first use."""
     loaded = _LOADED.get(name) if isinstance(name, str) else None  # a list is not hashable
     if loaded is None:
         mod = importlib.import_module(f".{_MODULES[V.backend(name)]}", __package__)
-        loaded = _LOADED[name] = (mod, getattr(mod, "require_available", None))
-    mod, check = loaded
-    if check is not None:
-        check()
-    return mod
+        loaded = _LOADED[name] = (mod, getattr(mod, "require_available", None),
+                                  getattr(mod, "CHECKS_FINITE", False),
+                                  getattr(mod, "CHECKS_LABELS", False))
+    if loaded[1] is not None:
+        loaded[1]()
+    return loaded
+
+
+def get_backend(name):
+    """The backend module for ``name`` ("numba", "numpy", "exact", "cuda")."""
+    return _loaded(name)[0]
 
 
 def validated_logits(logits, mod):
@@ -66,11 +73,13 @@ def run(logits, labels, beta, backend, outputs):
     """Validated forward pass; 1-D logits give scalars and (C,) arrays."""
     if backend == "cuda":
         return get_backend("cuda").run(logits, labels, beta, outputs)
-    mod = get_backend(backend)
-    h, squeeze = validated_logits(logits, mod)
+    mod, _, checks_finite, checks_labels = _loaded(backend)
+    h, squeeze = V.logits(logits, check_finite=not checks_finite)
     b = V.beta(beta)
     y = None
     if "loss" in outputs or "grad" in outputs:
-        y = V.labels(labels, h, squeeze, check_range=not getattr(mod, "CHECKS_LABELS", False))
+        y = V.labels(labels, h, squeeze, check_range=not checks_labels)
     out = call(mod.forward, h, squeeze, y, b, outputs, labels=y)
-    return [out[k][0] if squeeze else out[k] for k in outputs]
+    if squeeze:
+        return [out[k][0] for k in outputs]
+    return [out[k] for k in outputs]

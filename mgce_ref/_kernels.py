@@ -814,11 +814,14 @@ def newton_start(v, n, vmax, beta):
 @_jit
 def newton_start_table(v, n, vmax, beta, table):
     """:func:`newton_start` bit for bit, the CPU kernels' form: :func:`tangent_mass` (a log
-    and an expm1) is read from ``table`` (:func:`row_constants`) for the supports it holds."""
+    and an expm1) is read from ``table`` (:func:`row_constants`) for the supports it holds,
+    and written there on its first use (NaN marks an entry not yet made)."""
     tau, k, _ = threshold(v, n, vmax, 1.0, -beta)
     if k == 1:
         return tangent_start(tau, tau, 0.0, beta)
     if k < table.shape[0]:
+        if math.isnan(table[k, 1]):
+            table[k, 0], table[k, 1] = tangent_mass(k, beta)
         mass, one_minus_a = table[k, 0], table[k, 1]
     else:
         mass, one_minus_a = tangent_mass(k, beta)
@@ -827,16 +830,17 @@ def newton_start_table(v, n, vmax, beta, table):
 
 @_jit
 def row_constants(n_classes, beta):
-    """What every row of a ``(B, n_classes)`` batch shares, computed once by the CPU batch
-    kernels: row 0 holds ``lo = base(n_classes, beta)``, row ``k >= 1`` :func:`tangent_mass`
-    of ``k`` (``TANGENT_TABLE`` rows at most, fewer for fewer classes; none where Newton does
-    not start from the tangents: beta <= 1, and from ``SOFTMAX_START_BETA`` on, where their
-    ``log`` and ``expm1`` were 2 us of a (128, 100) batch)."""
+    """What the rows of a ``(B, n_classes)`` batch share, for the CPU kernels (one table to a
+    work item, :func:`newton_start_table` writes to it): row 0 holds ``lo = base(n_classes,
+    beta)``, row ``k >= 1`` :func:`tangent_mass` of ``k`` (``TANGENT_TABLE`` rows at most,
+    fewer for fewer classes; none where Newton does not start from the tangents: beta <= 1,
+    and from ``SOFTMAX_START_BETA`` on), made where first needed: NaN until then. (Made for
+    every ``k`` at once, their ``log`` and ``expm1`` took 1.7 us of each call at 100 classes,
+    where a row's support holds 1-4 classes.)"""
     tangents = 1.0 < beta < SOFTMAX_START_BETA
-    table = np.zeros((min(n_classes + 1, TANGENT_TABLE) if tangents else 1, 2))
+    table = np.full((min(n_classes + 1, TANGENT_TABLE) if tangents else 1, 2), np.nan)
     table[0, 0] = base(n_classes, beta)
-    for k in range(1, table.shape[0]):
-        table[k, 0], table[k, 1] = tangent_mass(k, beta)
+    table[0, 1] = 0.0
     return table
 
 
@@ -2027,9 +2031,46 @@ def softmax_wide(v, n, vmax, w, scr):
 
 
 @_jit
+def softmax_row(row, z, w, scr):
+    """beta = inf on a whole row, without candidates (the CPU kernels' path there): ``(x,
+    vmax, vmin, total)`` with ``x = -log1p(S)``, ``S = sum_c exp(z_c)`` over every class but
+    the first maximum, as :func:`softmax` has it, and ``total = 1 + S``, the normalizer of
+    ``w``; ``z[:C] = row - vmax`` and ``w[:C] = exp(z)`` by ``_vmath.vexp`` in column order
+    (exactly 1 at each maximum), zeros up to the next multiple of ``LANES`` (``z`` and ``w``
+    need ``LANES`` entries past ``C``). The sum is :func:`sum_wide`'s, every class included,
+    kept as a double-double ``hi + lo``: ``hi >= 1`` (one term is 1, none negative), so ``S =
+    (hi - 1) + lo`` with ``hi - 1`` exact, and a tiny ``S`` keeps its digits with no class set
+    apart (no search for the maximum's column, which cost 10-40 ns a row). A row that is not
+    :func:`finite` returns at once, with its ``vmax`` and ``vmin``."""
+    prefer_512()
+    C = row.shape[0]
+    vmax, vmin = extrema(row)
+    if not finite(vmax, vmin):
+        return 0.0, vmax, vmin, 0.0
+    end = ((C + LANES - 1) // LANES) * LANES
+    for c in range(C):
+        z[c] = np.float64(row[c]) - vmax
+    for c in range(C, end):
+        z[c] = -math.inf  # exp gives 0
+    for c in range(end):
+        w[c] = vexp(z[c])
+    hi, lo = sum_wide_parts(w, 0, end, scr)
+    s = (hi - 1.0) + lo
+    return -math.log1p(s), vmax, vmin, 1.0 + s
+
+
+@_jit
 def sum_wide(a, start, end, scr):
     """``sum(a[start:end])`` (``end - start`` a multiple of ``LANES``) in ``LANES`` compensated
     partial sums, then one compensated sum of those."""
+    total, comp = sum_wide_parts(a, start, end, scr)
+    return total + comp
+
+
+@_jit
+def sum_wide_parts(a, start, end, scr):
+    """:func:`sum_wide` before its last rounding: ``(total, comp)``, the running sum and its
+    compensation."""
     acc = scr[4]
     for j in range(2 * LANES):
         acc[j] = 0.0
@@ -2039,7 +2080,7 @@ def sum_wide(a, start, end, scr):
     for j in range(LANES):
         total, comp = add(total, comp, acc[j])
         comp += acc[LANES + j]
-    return total + comp
+    return total, comp
 
 
 @_jit

@@ -104,6 +104,11 @@ def labels(y, h, squeeze, check_range=True):
     (``CHECKS_LABELS``, then see :class:`BadRows`); labels whose int64 copy would not hold their
     values (uint64) are still checked here, so that the message names the label as given."""
     B, C = h.shape
+    if (type(y) is np.ndarray and y.dtype is _INT64 and y.shape == (B,) and not squeeze
+            and y.flags.c_contiguous):  # the usual call: what the checks below would return
+        if check_range:
+            label_range(y, C, squeeze)
+        return y
     if isinstance(y, (str, bytes)):
         raise TypeError(f"labels must be integers, got {type(y).__name__}")
     a = np.asarray(y)

@@ -2,16 +2,19 @@
 
 Each work item takes a chunk of rows (at most ``ROWS_PER_CHUNK``, fewer when that leaves a
 thread idle: :func:`_chunk`) and one allocation of scratch rows: the candidate classes of
-``_kernels.collect`` (float64), their columns (int64), and Newton's last ``log s`` of each
-(at beta = inf the terms of the logsumexp), turned into the unnormalized q (float64); no
-(B, C) temporary is made beyond the outputs. Two SIMD passes read the row (an integer max/min
-that also finds NaN and infinities, then a 64-wide compare that picks the candidates), the
+``_kernels.collect`` (float64), their columns (int64), and Newton's last ``log s`` of each,
+turned into the unnormalized q (float64); no (B, C) temporary is made beyond the outputs. Two
+SIMD passes read the row (an integer max/min that also finds NaN and infinities, then a
+64-wide compare that picks the candidates), the
 Newton solve runs on the candidates only, shrinking them to the support as it goes, and the
 outputs are written as zeros plus the few support classes. float32 logits are read as float64
 element by element and results rounded once, on store. Rows of fewer than ``WIDE_MIN`` classes
 at an integer beta or from ``BLOCK_BETA_MIN`` on skip all this: ``_blocks`` solves them
-``LANES`` at a time, a row to each SIMD lane (:func:`_solve_blocks`, :func:`_forward_blocks`).
+``LANES`` at a time, a row to each SIMD lane (:func:`_solve_blocks`, :func:`_forward_blocks`),
+and at beta = inf every row takes the closed form whole (:func:`_softmax_rows`).
 """
+
+import math
 
 import numpy as np
 from numba import get_num_threads, njit, prange
@@ -40,7 +43,8 @@ _NO_LABELS = np.empty(0, np.int64)
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, chunk):
-    """Returns the first row with a non-finite logit, or -1."""
+    """Returns the first row with a non-finite logit, or -1. Work items of ``chunk`` rows
+    (:func:`_chunk`)."""
     B, C = h.shape
     table = K.row_constants(C, beta)
     bad = np.empty(B, np.bool_)
@@ -52,7 +56,7 @@ def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged
 
 @njit(cache=True, error_model="numpy")
 def _solve_serial(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, chunk):
-    """:func:`_solve_batch` on one thread, for a small batch (:func:`_chunk`)."""
+    """:func:`_solve_batch` on one thread, for a small batch (:func:`_serial`)."""
     bad = np.empty(h.shape[0], np.bool_)
     _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad,
                 K.row_constants(h.shape[1], beta), 0, h.shape[0])
@@ -62,11 +66,19 @@ def _solve_serial(h, beta, method, tol, rtol, max_iter, nu, iterations, converge
 @njit(cache=True, error_model="numpy")
 def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad, table,
                 r0, r1):
-    """Rows ``r0:r1`` of :func:`_solve_batch`, with their own scratch rows."""
+    """Rows ``r0:r1`` of :func:`_solve_batch`, with their own scratch rows and ``table``."""
     C = h.shape[1]
+    table = table.copy()  # newton_start_table fills it in
     if Bk.takes_blocks(C, beta, method, tol):
         _solve_blocks(h, beta, rtol, max_iter, nu, iterations, converged, bad, table[0, 0], r0,
                       r1)
+        return
+    if method == 0 and math.isinf(beta):  # the closed form, on whole rows
+        none = np.empty((0, 0))  # the outputs but nu, unwanted
+        _softmax_rows(h, np.empty(0, np.int64), nu, none, none, np.empty(0), none, bad, r0, r1)
+        for r in range(r0, r1):
+            iterations[r] = 1
+            converged[r] = True
         return
     work = K.row_scratch(C)  # one allocation per chunk: on short rows it shows
     buf = work[0]
@@ -137,7 +149,7 @@ def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, chunk):
 
 @njit(cache=True, error_model="numpy")
 def _forward_serial(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, chunk):
-    """:func:`_forward_batch` on one thread, for a small batch (:func:`_chunk`)."""
+    """:func:`_forward_batch` on one thread, for a small batch (:func:`_serial`)."""
     bad = np.empty(h.shape[0], np.bool_)
     _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad,
                   K.row_constants(h.shape[1], beta), 0, h.shape[0])
@@ -155,10 +167,14 @@ def _first_bad(bad):
 
 @njit(cache=True, error_model="numpy")
 def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table, r0, r1):
-    """Rows ``r0:r1`` of :func:`_forward_batch`, with their own scratch rows."""
+    """Rows ``r0:r1`` of :func:`_forward_batch`, with their own scratch rows and ``table``."""
     B, C = h.shape
+    table = table.copy()  # newton_start_table fills it in
     if Bk.takes_blocks(C, beta, 0, 0.0):
         _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, table[0, 0], r0, r1)
+        return
+    if math.isinf(beta):  # the closed form, on whole rows
+        _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1)
         return
     want_q = q.shape[0] == B
     want_grad = grad.shape[0] == B
@@ -310,21 +326,65 @@ def _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, lo, r0, r1
                 loss[r] = -((np.float64(h[r, labels[r]]) - vmax) + x)
 
 
-def _chunk(h):
-    """``(rows per work item, serial)`` for a batch: at most ``config.ROWS_PER_CHUNK`` rows,
-    fewer when that leaves a thread idle (64 rows of 10000 classes are work for every core), and
-    a batch of at most ``config.SERIAL_MAX_LOGITS`` logits runs on one thread, without the
-    parallel region's start (about a microsecond)."""
+@njit(cache=True, error_model="numpy")
+def _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1):
+    """:func:`_forward_rows` at beta = inf: the closed form on whole rows
+    (``_kernels.softmax_row``: ``exp`` in SIMD, no candidates), p = q = the softmax, written
+    in column order; the outputs and labels as there (wanted when they have B rows). Faster
+    than the scalar path from 2 classes on."""
     B, C = h.shape
-    if B * C <= SERIAL_MAX_LOGITS or B == 1:
-        return max(B, 1), True
-    return max(1, min(ROWS_PER_CHUNK, -(-B // _num_threads()))), False
+    want_p = p.shape[0] == B
+    want_q = q.shape[0] == B
+    want_grad = grad.shape[0] == B
+    has_labels = labels.shape[0] == B
+    work = K.row_scratch(C)
+    z = work[0]
+    w = work[1]
+    scr = work[2:]
+    for r in range(r0, r1):
+        if has_labels and not 0 <= labels[r] < C:  # the caller names the label (BadRows)
+            bad[r] = True
+            continue
+        row = h[r]
+        x, vmax, vmin, total = K.softmax_row(row, z, w, scr)
+        bad[r] = not K.finite(vmax, vmin)
+        if bad[r]:
+            continue
+        if nu.shape[0] == B:
+            nu[r] = x - vmax
+        if want_p or want_q or want_grad:
+            scale = 1.0 / total  # K.quotient: a product and two fma, no division
+            out = q if want_q else (p if want_p else grad)
+            for c in range(C):
+                out[r, c] = K.quotient(w[c], total, scale)
+            if want_p and want_q:
+                p[r] = q[r]
+            if want_grad:
+                if want_q or want_p:
+                    grad[r] = out[r]
+                grad[r, labels[r]] -= 1.0
+        if loss.shape[0] == B:
+            loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
+
+
+def _serial(h):
+    """Whether a batch runs on one thread: at most ``config.SERIAL_MAX_LOGITS`` logits, or one
+    row, where the parallel region's start (about a microsecond) is not worth it."""
+    B, C = h.shape
+    return B * C <= SERIAL_MAX_LOGITS or B == 1
+
+
+def _chunk(B):
+    """Rows per work item of a parallel batch: at most ``config.ROWS_PER_CHUNK``, fewer when
+    that leaves a thread idle (64 rows of 10000 classes are work for every core)."""
+    return max(1, min(ROWS_PER_CHUNK, -(-B // _num_threads())))
 
 
 @njit
 def _num_threads():
     """``numba.get_num_threads()``, read from compiled code: the same thread-local setting in
-    0.06 us instead of 0.7 (the Python function makes sure the thread pool is up each call)."""
+    0.06 us instead of 0.7 (the Python function makes sure the thread pool is up each call).
+    (Not cached, nor called from the cached kernels: that would make them uncacheable.)"""
     return get_num_threads()
 
 
@@ -335,10 +395,10 @@ def solve(h, beta, method, tol, max_iter):
     iterations = np.empty(B, dtype=np.int64)
     converged = np.empty(B, dtype=np.bool_)
     rtol = NEWTON_RTOL[h.dtype] if tol <= 0.0 else 0.0
-    chunk, serial = _chunk(h)
-    kernel = _solve_serial if serial else _solve_batch
-    first_bad = kernel(h, beta, 0 if method == "newton" else 1, tol, rtol, max_iter, nu,
-                       iterations, converged, chunk)
+    serial = _serial(h)
+    first_bad = (_solve_serial if serial else _solve_batch)(
+        h, beta, 0 if method == "newton" else 1, tol, rtol, max_iter, nu, iterations, converged,
+        B if serial else _chunk(B))
     if first_bad >= 0:
         raise V.BadRows(first_bad)
     return nu, iterations, converged
@@ -352,12 +412,11 @@ def forward(h, labels, beta, outputs):
         raise ValueError("the loss and its gradient need labels")  # the kernels index them
     out = {name: np.empty((B, C) if name in MATRIX_OUTPUTS else B, dt) for name in outputs}
     vec, mat = _UNWANTED[dt]
-    chunk, serial = _chunk(h)
-    kernel = _forward_serial if serial else _forward_batch
-    first_bad = kernel(h, _NO_LABELS if labels is None else labels, beta, NEWTON_RTOL[dt],
-                       REFINE_Q_TOL[dt], out.get("nu", vec), out.get("link", mat),
-                       out.get("worst_case", mat), out.get("loss", vec), out.get("grad", mat),
-                       chunk)
+    serial = _serial(h)
+    first_bad = (_forward_serial if serial else _forward_batch)(
+        h, _NO_LABELS if labels is None else labels, beta, NEWTON_RTOL[dt], REFINE_Q_TOL[dt],
+        out.get("nu", vec), out.get("link", mat), out.get("worst_case", mat),
+        out.get("loss", vec), out.get("grad", mat), B if serial else _chunk(B))
     if first_bad >= 0:
         raise V.BadRows(first_bad)
     return out

@@ -71,7 +71,7 @@ def solve_nu(logits, beta, *, method="newton", tol=None, max_iter=None, backend=
         bad = np.flatnonzero(~converged)
         raise RuntimeError(f"{len(bad)} row(s) did not converge within max_iter={n} "
                            f"(first: row {bad[0]}); raise max_iter or loosen tol")
-    nu = nu.astype(h.dtype)
+    nu = nu.astype(h.dtype, copy=False)
     if squeeze:
         nu, iterations, converged = nu[0], iterations[0], converged[0]
     return (nu, SolveInfo(iterations, converged)) if full_output else nu

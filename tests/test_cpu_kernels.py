@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 import mgce_ref
 from mgce_ref import _kernels as K
-from mgce_ref.config import SOFTMAX_START_BETA, TANGENT_TABLE
+from mgce_ref.config import ROWS_PER_CHUNK, SOFTMAX_START_BETA, TANGENT_TABLE
 
 NEWTON_BETAS = [b for b in BETAS if 1.0 < b < math.inf] + [1.1, 3.0, 60.0]
 
@@ -146,15 +146,15 @@ def test_newton_start_is_right_of_the_root_everywhere(seed, C, scale, beta, ties
 
 @pytest.mark.parametrize("beta", NEWTON_BETAS)
 def test_the_start_from_the_batch_table_is_the_start(beta):
-    """``row_constants`` holds ``lo`` and the tangent points of small supports; the CPU
-    start reads them there, the same bits as computing them, and computes the larger ones
-    (all of them from SOFTMAX_START_BETA on, where Newton starts from the softmax instead)."""
+    """``row_constants`` holds ``lo`` and room for the tangent points of small supports (NaN
+    until the start first needs one, which it then writes there); the CPU start reads them
+    there, the same bits as computing them, and computes the larger ones (all of them from
+    SOFTMAX_START_BETA on, where Newton starts from the softmax instead)."""
     tangents = beta < SOFTMAX_START_BETA
     table = K.row_constants(200, beta)
     assert table.shape[0] == (min(201, TANGENT_TABLE) if tangents else 1)
     assert table[0, 0] == K.base(200, beta)
-    for k in range(1, table.shape[0]):
-        assert tuple(table[k]) == K.tangent_mass(k, beta)
+    assert np.isnan(table[1:]).all()
     assert K.row_constants(3, beta).shape[0] == (4 if tangents else 1)
     wide = [np.zeros(2 * TANGENT_TABLE), np.linspace(0.0, -1e-3, 3 * TANGENT_TABLE)]
     for row in ROWS + wide:
@@ -162,6 +162,12 @@ def test_the_start_from_the_batch_table_is_the_start(beta):
         want = K.newton_start(buf, n, vmax, beta)
         for C in (row.shape[0], 2):  # the table covers the support, or does not
             assert K.newton_start_table(buf, n, vmax, beta, K.row_constants(C, beta)) == want
+        assert K.newton_start_table(buf, n, vmax, beta, table) == want  # filled in, or not
+        assert K.newton_start_table(buf, n, vmax, beta, table) == want  # read back
+    filled = ~np.isnan(table[1:, 1])
+    assert filled.any() == tangents
+    for k in 1 + np.flatnonzero(filled):
+        assert tuple(table[k]) == K.tangent_mass(k, beta)
 
 
 @pytest.mark.parametrize("beta", NEWTON_BETAS)
@@ -338,7 +344,7 @@ def test_a_wide_batch_of_few_rows_is_cut_for_every_thread():
 
     from mgce_ref import numba_backend as NB
 
-    assert NB._chunk(np.zeros((4, 10))) == (4, True)
-    assert NB._chunk(np.zeros((1, 100000))) == (1, True)
-    chunk, serial = NB._chunk(np.zeros((64, 10000)))
-    assert not serial and -(-64 // chunk) >= min(64, get_num_threads())
+    assert NB._serial(np.zeros((4, 10))) and NB._serial(np.zeros((1, 100000)))
+    assert not NB._serial(np.zeros((64, 10000)))
+    assert -(-64 // NB._chunk(64)) >= min(64, get_num_threads())
+    assert NB._chunk(10**6) == ROWS_PER_CHUNK

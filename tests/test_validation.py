@@ -36,6 +36,22 @@ def test_nonfinite_logits_name_the_row(fn, backend, bad, what):
         fn(h, np.zeros(4, int), 2.0, backend)
 
 
+@pytest.mark.parametrize("C", [3, 10, 100])
+def test_beta_inf_names_the_row_and_the_label(fn, backend, C):
+    """beta = inf takes its own path in the numba kernels (whole rows): the same errors as
+    elsewhere."""
+    h = np.zeros((300, C))
+    h[130, C - 1] = np.nan
+    with pytest.raises(ValueError, match=rf"^logits row 130 contains NaN \(column {C - 1}\)"):
+        fn(h, np.zeros(300, int), math.inf, backend)
+    if fn in [ALL[name] for name in WITH_LABELS]:
+        h[130, C - 1] = 0.0
+        y = np.zeros(300, int)
+        y[[70, 250]] = [C, -1]
+        with pytest.raises(ValueError, match=rf"^labels\[70\] = {C} is out of range for {C} classes"):
+            fn(h, y, math.inf, backend)
+
+
 def test_nonfinite_1d_logits_name_the_index():
     with pytest.raises(ValueError, match=r"logits contain NaN at index 2"):
         mgce_ref.link([0.0, 1.0, np.nan], beta=2.0)

@@ -111,6 +111,52 @@ def test_softmax_wide_is_the_closed_form(fill):
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_softmax_row_is_the_closed_form_in_column_order(dt):
+    """beta = inf on a whole row (the CPU kernels' path there): x as the scalar closed form's,
+    each exp(z) within an ulp of glibc's in its own column (exactly 1 at every maximum), zeros
+    past C, and total = 1 + the others' sum, whose digits survive when it is tiny; a row with
+    a NaN or an infinity comes back not finite."""
+    rng = np.random.default_rng(11)
+    for C in (1, 2, 3, 5, 8, 9, 16, 37, 300):
+        cases = [r.astype(dt) for r in rows(C)]
+        tie = (3.0 * rng.standard_normal(C)).astype(dt)
+        tie[C - 1] = tie[C // 2] = tie.max() + dt(1.0)
+        cases.append(tie)
+        dominant = np.full(C, -800.0, dt)  # the others' exp underflow: x = -0
+        dominant[C // 2] = 0.0
+        cases.append(dominant)
+        close = np.full(C, -40.0, dt)  # the others' sum ~4e-18 (C - 1): below an ulp of 1
+        close[0] = 0.0
+        cases.append(close)
+        for row in cases:
+            z = np.full(C + LANES, np.nan)
+            w = np.full(C + LANES, np.nan)
+            x, vmax, vmin, total = K.softmax_row(row, z, w, K.wide_scratch(C))
+            r64 = row.astype(np.float64)
+            assert vmax == r64.max() and vmin == r64.min()
+            buf, idx, n, _, _ = candidates(row, math.inf, 0.0)
+            want_w = np.empty(C)
+            want = K.softmax_terms(buf, n, 0, vmax, want_w)
+            assert abs(x - want) <= 2 * np.spacing(max(1.0, abs(want))), (C, x, want)
+            assert np.all(w[:C][r64 == vmax] == 1.0)
+            exp = np.exp(r64 - vmax)
+            np.testing.assert_allclose(w[:C], exp, rtol=2 * EPS, atol=1e-300)  # 1 ulp each
+            end = -(-C // LANES) * LANES
+            assert np.all(w[C:end] == 0.0)
+            others = math.fsum(list(w[:C]) + [-1.0])  # exactly rounded
+            assert abs(total - (1.0 + others)) <= 2 * EPS * total
+            assert abs(x + math.log1p(others)) <= 2 * EPS * abs(x)  # relative, even at 1e-17
+            if row is dominant:
+                assert x == 0.0
+        for bad in (np.nan, np.inf, -np.inf):
+            row = rng.standard_normal(C).astype(dt)
+            row[C // 3] = bad
+            _, vmax, vmin, _ = K.softmax_row(row, np.empty(C + LANES), np.empty(C + LANES),
+                                             K.wide_scratch(C))
+            assert not K.finite(vmax, vmin)
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
 def test_first_max_finds_the_first_of_tied_maxima_in_any_block(dt):
     """first_max compares BLOCK entries at a time, then the tail one by one."""
     rng = np.random.default_rng(8)

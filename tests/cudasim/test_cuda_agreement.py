@@ -68,15 +68,16 @@ def test_thread_per_row_is_bitwise_the_cpu():
     # by products); and for 1 < beta < 2 on the rows that both refine with a double-double
     # root (mgce_ref._refine), the CPU sums the normalizer over its candidates, max first.
     # float32 rows take plain products at integer beta where the stopping rule allows.
-    # Where the CPU solves short rows in blocks (_blocks: integer beta, beta >= 4), a SIMD path
-    # the GPU does not take, the two agree to 1e-12.
+    # Where the CPU solves short rows in blocks (_blocks: integer beta, beta >= 4), or takes
+    # beta = inf on whole rows (_kernels.softmax_row), SIMD paths the GPU does not take, the
+    # two agree to 1e-12.
     for dtype, betas in ((np.float64, BETAS + (2.5, 5.0)), (np.float32, (2.5, 5.0, 11.0))):
         h, y = batch("thread_per_row", dtype)
         for beta in betas:
             got = _dispatch.run(h, y, beta, "cuda", OUTPUTS)
             want = _dispatch.run(h, y, beta, "numba", OUTPUTS)
             integer = 2.0 <= beta <= 32.0 and beta == math.floor(beta)  # SHORT_INT_BETA_MAX
-            blocks = Bk.takes_blocks(h.shape[1], beta, 0, 0.0)
+            blocks = Bk.takes_blocks(h.shape[1], beta, 0, 0.0) or math.isinf(beta)
             for name, g, w in zip(OUTPUTS, got, want):
                 what = f"{np.dtype(dtype)} beta={beta} {name}"
                 if blocks:
