@@ -187,7 +187,8 @@ def _compresses():
 #: :func:`_compresses`, once: the wide rows' gathering takes compress-stores only then.
 COMPRESS = _compresses()
 
-#: What :func:`solve_pruned` leaves in its scratch row, per class in reach of the support.
+#: What :func:`solve_pruned` and :func:`solve_wide` leave in their scratch row, per class in
+#: reach of the support.
 LEFT_NOTHING, LEFT_LOG_S, LEFT_Q = 0, 1, 2
 
 #: Entries of a row that :func:`collect` compares with its threshold at once.
@@ -1025,16 +1026,14 @@ def solve_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, method, tol, rtol, ma
     :func:`collect`, the first maximum in ``v[0]``, with :func:`row_constants`. Returns ``(x,
     iterations, converged, k, left)``: the classes in reach of the support in ``v[:k]`` (all
     ``n`` candidates but for Newton), the maximum first, and what ``lbuf[:k]`` holds at ``x``:
-    ``LEFT_LOG_S`` (Newton with ``tol <= 0``, but for :func:`short_power`'s integer beta),
-    ``LEFT_Q`` (the unnormalized q, at beta = inf) or ``LEFT_NOTHING``. (Rows of
-    ``config.WIDE_MIN`` candidates or more take :func:`solve_wide` instead: the batch kernels
-    choose, so that this function stays small enough to inline.)"""
+    ``LEFT_LOG_S`` (Newton with ``tol <= 0``, but for :func:`short_power`'s integer beta) or
+    ``LEFT_NOTHING``. (Rows of ``config.WIDE_MIN`` candidates or more take :func:`solve_wide`
+    instead, and Newton at beta = inf ``softmax_row``: the batch kernels choose, so that this
+    function stays small enough to inline.)"""
     if method == 0 and 1.0 < beta < math.inf:
         x, it, ok, k = newton_pruned(v, idx, lbuf, n, vmax, vmin, table, beta, tol, rtol,
                                      max_iter)
         return x, it, ok, k, LEFT_LOG_S if tol <= 0.0 and not short_power(beta) else LEFT_NOTHING
-    if method == 0 and math.isinf(beta):
-        return softmax_terms(v, n, 0, vmax, lbuf), 1, True, n, LEFT_Q
     x, it, ok = solve(v, n, 0, vmax, vmin, table[0, 0], beta, method, tol, rtol, max_iter)
     return x, it, ok, n, LEFT_NOTHING
 
@@ -1136,21 +1135,6 @@ def softmax(v, n, m, vmax):
     for c in range(n):
         if c != m:
             s, comp = add(s, comp, math.exp(float(v[c]) - vmax))
-    return -math.log1p(s + comp)
-
-
-@_jit
-def softmax_terms(v, n, m, vmax, w):
-    """:func:`softmax`, bit for bit, leaving each class's ``exp(z_c)`` in ``w`` (1 for the
-    first maximum): the unnormalized q of :func:`q_term` at beta = inf, bit for bit."""
-    s = 0.0
-    comp = 0.0
-    for c in range(n):
-        e = 1.0
-        if c != m:
-            e = math.exp(float(v[c]) - vmax)
-            s, comp = add(s, comp, e)
-        w[c] = e
     return -math.log1p(s + comp)
 
 
@@ -1665,19 +1649,18 @@ def move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr):
 
 @_jit
 def takes_wide(n, beta, method):
-    """Whether a row of ``n`` candidates takes the SIMD path (:func:`solve_wide`)."""
-    return method == 0 and n >= WIDE_MIN and beta > 1.0
+    """Whether a row of ``n`` candidates takes the SIMD path (:func:`solve_wide`): Newton at a
+    finite beta > 1 (the batch kernels take beta = inf on whole rows, :func:`softmax_row`)."""
+    return method == 0 and n >= WIDE_MIN and 1.0 < beta < math.inf
 
 
 @_jit
 def solve_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, want_q):
     """:func:`solve_pruned` for a row that :func:`takes_wide`, in SIMD (:func:`newton_wide`,
-    :func:`softmax_wide`, with the scratch ``scr`` of :func:`wide_scratch`; the rows need
-    ``LANES`` entries past ``n``). Returns ``(x, iterations, converged, left)``; every candidate
+    with the scratch ``scr`` of :func:`wide_scratch`; the rows need ``LANES`` entries past
+    ``n``). Returns ``(x, iterations, converged, left)``; every candidate
     stays in ``v[:n]``. With ``want_q`` (and ``tol <= 0``), ``qbuf[:n]`` is left holding each
     class's unnormalized q at ``x`` (``LEFT_Q``), zeros up to ``n + LANES``."""
-    if math.isinf(beta):
-        return softmax_wide(v, n, vmax, qbuf, scr), 1, True, LEFT_Q
     x, it, ok = newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
                             want_q)
     return x, it, ok, LEFT_Q if tol <= 0.0 and want_q else LEFT_NOTHING
@@ -2019,18 +2002,6 @@ def third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta):
 
 
 @_jit
-def softmax_wide(v, n, vmax, w, scr):
-    """:func:`softmax_terms` in SIMD (the first maximum in ``v[0]``): ``w[c] = exp(z_c)`` by
-    ``_vmath.vexp``, summed in ``LANES`` compensated partial sums; returns ``x``."""
-    prefer_512()
-    w[0] = 1.0
-    for c in range(1, n + LANES):  # zeros past n, for sum_wide
-        e = vexp(v[c] - vmax)
-        w[c] = e if c < n else 0.0
-    return -math.log1p(sum_wide(w, 1, 1 + ((n - 1 + LANES - 1) // LANES) * LANES, scr))
-
-
-@_jit
 def softmax_row(row, z, w, scr):
     """beta = inf on a whole row, without candidates (the CPU kernels' path there): ``(x,
     vmax, vmin, total)`` with ``x = -log1p(S)``, ``S = sum_c exp(z_c)`` over every class but
@@ -2109,9 +2080,4 @@ def p_wide(v, n, vmax, x, beta, w, series):
             w[c] = vexp(series_log_p(v[c] - vmax, x, ib, 12)[0])
         return
     for c in range(n):
-        z = v[c] - vmax
-        if math.isinf(beta):
-            lp = z + x
-        else:
-            lp = wide_log_s(z, x, beta, ib)[1]
-        w[c] = vexp(lp)
+        w[c] = vexp(wide_log_s(v[c] - vmax, x, beta, ib)[1])

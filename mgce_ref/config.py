@@ -48,7 +48,7 @@ ROWS_PER_CHUNK = 64
 SERIAL_MAX_LOGITS = 256
 
 #: Rows with at least this many candidate classes take the CPU kernels' SIMD path
-#: (``_kernels.newton_wide``, ``_kernels.softmax_wide``, ``_vmath``'s exp and log over all
+#: (``_kernels.newton_wide``, ``_vmath``'s exp and log over all
 #: candidates at once); shorter rows, latency bound, keep glibc's scalar functions, and so
 #: does the GPU.
 WIDE_MIN = 12

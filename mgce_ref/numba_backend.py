@@ -68,7 +68,6 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
                 r0, r1):
     """Rows ``r0:r1`` of :func:`_solve_batch`, with their own scratch rows and ``table``."""
     C = h.shape[1]
-    table = table.copy()  # newton_start_table fills it in
     if Bk.takes_blocks(C, beta, method, tol):
         _solve_blocks(h, beta, rtol, max_iter, nu, iterations, converged, bad, table[0, 0], r0,
                       r1)
@@ -80,6 +79,7 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
             iterations[r] = 1
             converged[r] = True
         return
+    table = table.copy()  # newton_start_table fills it in
     work = K.row_scratch(C)  # one allocation per chunk: on short rows it shows
     buf = work[0]
     lbuf = work[1]
@@ -169,13 +169,13 @@ def _first_bad(bad):
 def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table, r0, r1):
     """Rows ``r0:r1`` of :func:`_forward_batch`, with their own scratch rows and ``table``."""
     B, C = h.shape
-    table = table.copy()  # newton_start_table fills it in
     if Bk.takes_blocks(C, beta, 0, 0.0):
         _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, table[0, 0], r0, r1)
         return
     if math.isinf(beta):  # the closed form, on whole rows
         _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1)
         return
+    table = table.copy()  # newton_start_table fills it in
     want_q = q.shape[0] == B
     want_grad = grad.shape[0] == B
     has_labels = labels.shape[0] == B

@@ -272,18 +272,6 @@ def test_michelot_skips_only_a_pass_that_would_change_nothing():
     assert skipped > cases // 2  # the shortcut is taken, not just harmless
 
 
-def test_softmax_terms_are_the_closed_form_and_q_bit_for_bit():
-    """At beta = inf the CPU kernels take q from the logsumexp's own terms: the same x as
-    ``softmax`` and the same unnormalized q as ``q_term`` (which the GPU kernels use)."""
-    for row in ROWS:
-        buf, idx, n, m, vmax, vmin = collect(row, math.inf)
-        w = np.full(n, np.nan)
-        x = K.softmax_terms(buf, n, m, vmax, w)
-        assert x == K.softmax(buf, n, m, vmax)
-        want = [K.q_term(buf[c] - vmax, x, math.inf) for c in range(n)]
-        np.testing.assert_array_equal(w, want)
-
-
 @pytest.mark.parametrize("beta", [1.4, 11.0, math.inf])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_work_items_of_any_size_give_the_same_bits(beta, dtype):
