@@ -20,11 +20,13 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from ._vmath import (_log_core, fma, lane_min, lane_moments, lane_sum, lane_twosum, prefer_512,
-                     vexp, vexpf)
+from ._vmath import (_log_core, fma, lane_min, lane_moments, lane_moments_all,
+                     lane_moments_high, lane_sum,
+                     lane_totals, lane_totals_lo, lane_totals_lo_nomin, lane_totals_nomin,
+                     lane_twosum, prefer_512, vexp, vexpf)
 from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, ROUGH_BETA_MAX, SERIES_CUTOFF,
                      SHORT_INT_BETA_MAX, SINGLE_START_RTOL, SOFTMAX_START_BETA, TANGENT_TABLE,
-                     WIDE_SERIES, WIDE_MIN)
+                     WHOLE_MIN, WIDE_SERIES, WIDE_MIN)
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -410,28 +412,68 @@ def fill_columns(idx, n, C):
 
 
 @_jit
-def collect_wide(row, beta, buf, idx):
+def collect_wide(row, beta, buf, idx, swap):
     """:func:`collect` for the CPU kernels' rows of ``config.DENSE_MIN`` classes or more: the
-    same ``(n, vmax, vmin)``, ``buf`` and ``idx``, but where the first ``BLOCK`` classes hold
-    ``BLOCK / 4`` candidates or more (a wide support), the second pass is
-    :func:`collect_dense`'s compress-stores, whose cost does not grow with the candidates
-    (0.5-0.8 ns a class, against 1.7-2.3 for the test per candidate at beta = 11, C = 100 and
-    1000; at beta = 1.4, with 3-4 candidates a row, the test costs 0.2-0.6). Only where the
-    CPU compresses in one instruction (:data:`COMPRESS`): elsewhere LLVM spells a
-    compress-store out lane by lane, and :func:`collect_compact` takes its place from ``BLOCK /
-    2`` candidates in the first block (it touches every class, 1-2 ns each on a Zen 3 core,
-    where the test costs ~5 ns a candidate)."""
+    same ``(n, vmax, vmin)``, ``buf`` and ``idx``, with two differences.
+
+    With ``swap`` (a row for the SIMD path, whose sums do not depend on the order and whose
+    evaluations give 0 to a class outside the support), a row whose every class is a
+    candidate, or whose first ``BLOCK`` classes hold ``config.WHOLE_MIN`` candidates or more,
+    is copied whole (then ``n = C``, and ``buf`` may hold classes with ``z <= -beta``): in
+    column order, then the first maximum and column 0 trade places (``buf[0] = vmax``,
+    ``buf[m] = row[0]``, ``idx[0] = m``). One straight copy, where two split at ``m`` took 40
+    ns more at C = 100 (each ends in a scalar remainder); :func:`put_swapped` and
+    :func:`copy_swapped` write such rows out.
+
+    Where the first ``BLOCK`` classes hold ``BLOCK / 4`` candidates or more (a wide support),
+    the second pass is :func:`collect_dense`'s compress-stores, whose cost does not grow with
+    the candidates (0.5-0.8 ns a class, against 1.7-2.3 for the test per candidate at beta =
+    11, C = 100 and 1000; at beta = 1.4, with 3-4 candidates a row, the test costs 0.2-0.6).
+    Only where the CPU compresses in one instruction (:data:`COMPRESS`): elsewhere LLVM spells
+    a compress-store out lane by lane, and :func:`collect_compact` takes its place from
+    ``BLOCK / 2`` candidates in the first block (it touches every class, 1-2 ns each on a Zen
+    3 core, where the test costs ~5 ns a candidate)."""
     vmax, vmin = extrema(row)
     if not finite(vmax, vmin):
         return 0, vmax, vmin
+    t = vmax - beta
+    thr = t - (abs(t) + 1.0) * 2.0**-20
+    dense = _popcount(_above(row, 0, thr))
+    if swap and (vmin - vmax > -beta or dense >= WHOLE_MIN):
+        C = row.shape[0]
+        m = first_max(row, vmax)
+        for c in range(C):
+            buf[c] = row[c]
+        buf[m] = buf[0]
+        buf[0] = vmax
+        idx[0] = m
+        return C, vmax, vmin
     if not vmin - vmax > -beta:
-        t = vmax - beta
-        thr = t - (abs(t) + 1.0) * 2.0**-20
-        if _popcount(_above(row, 0, thr)) >= (BLOCK // 4 if COMPRESS else BLOCK // 2):
+        if dense >= (BLOCK // 4 if COMPRESS else BLOCK // 2):
             if COMPRESS:
                 return collect_dense(row, beta, vmax, vmin, buf, idx)
             return collect_compact(row, beta, vmax, vmin, buf, idx)
     return collect_from(row, beta, vmax, vmin, buf, idx)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def put_swapped(out, w, m, total, scale):
+    """``out[c] = w[c] / total`` (:func:`quotient`, with ``scale = 1 / total``) for a row
+    that :func:`collect_wide` copied with ``swap``: in column order but for entries 0 and
+    ``m``, which trade places back."""
+    for c in range(out.shape[0]):
+        out[c] = quotient(w[c], total, scale)
+    out[0] = quotient(w[m], total, scale)
+    out[m] = quotient(w[0], total, scale)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def copy_swapped(out, w, m):
+    """:func:`put_swapped` without the quotient."""
+    for c in range(out.shape[0]):
+        out[c] = w[c]
+    out[0] = w[m]
+    out[m] = w[0]
 
 
 @_jit
@@ -1249,16 +1291,17 @@ def wide_log_s(z, x, beta, ib):
 def row_scratch(C):
     """The CPU kernels' float64 scratch rows for rows of ``C`` classes, in one allocation: the
     candidates (row 0), their ``log s`` or q (row 1) and :func:`wide_scratch` (rows 2-8)."""
-    return np.empty((9, max(C, 4 * LANES) + LANES))
+    return np.empty((9, max(C, 6 * LANES) + LANES))
 
 
 @_jit
 def wide_scratch(C):
     """The scratch rows of the SIMD path for rows of ``C`` classes: four rows of per-class
-    terms, one of the lanes' sums (``5 LANES``) and two more for :func:`residual_int`, each of
-    ``C + LANES`` entries at least (``LANES`` past ``C`` each, and ``5 LANES`` in all for the
-    sums); the candidate rows need ``C + LANES`` entries too."""
-    return np.empty((7, max(C, 4 * LANES) + LANES))
+    terms, one of the lanes' sums (``7 LANES``: :func:`softmax_start`'s moments) and two more
+    for :func:`residual_int`, each of ``C + LANES`` entries at least (``LANES`` past ``C``
+    each, and ``7 LANES`` in all for the sums); the candidate rows need ``C + LANES`` entries
+    too."""
+    return np.empty((7, max(C, 6 * LANES) + LANES))
 
 
 @_jit
@@ -1313,13 +1356,15 @@ def wide_totals(qbuf, scr, start, end, f, d, curv, with_lo, with_min=True):
     acc = scr[4]
     for j in range(5 * LANES):
         acc[j] = 0.0
-    lane_twosum(acc, scr[0], start, end)
-    if with_lo:
-        lane_sum(acc[LANES:], scr[5], start, end)  # into the compensation lanes
-    lane_sum(acc[2 * LANES:], qbuf, start, end)
-    lane_sum(acc[3 * LANES:], scr[2], start, end)
-    if with_min:
-        lane_min(acc[4 * LANES:], scr[3], start, end)
+    # one loop, its sums in registers (the low parts added to the compensation lanes)
+    if with_lo and with_min:
+        lane_totals_lo(acc, scr[0], scr[5], qbuf, scr[2], scr[3], start, end)
+    elif with_lo:
+        lane_totals_lo_nomin(acc, scr[0], scr[5], qbuf, scr[2], scr[3], start, end)
+    elif with_min:
+        lane_totals(acc, scr[0], scr[5], qbuf, scr[2], scr[3], start, end)
+    else:
+        lane_totals_nomin(acc, scr[0], scr[5], qbuf, scr[2], scr[3], start, end)
     comp = 0.0
     zmin = 0.0
     for j in range(LANES):
@@ -1341,19 +1386,44 @@ SERIES_R9 = 2.0**-7
 def log1p_ratio(r, terms):
     """``log1p(r) / r`` by its series, ``1 - r/2 + r**2/3 - ...``, to ``terms`` terms (5, 9 or
     12) for ``|r|`` up to ``SERIES_R5``, ``SERIES_R9`` and ``WIDE_SERIES`` (truncation below
-    ``2**-60`` relative), branch-free in ``r``: ``1 + r g(r)``, ``g`` by Estrin's scheme
-    (short dependency chains, as ``_vmath.vexp``'s), the 1 added last (one rounding near 1).
-    ``terms`` is the same for a whole row."""
+    ``2**-60`` relative), branch-free in ``r``: ``1 + r g(r)`` (:func:`log1p_ratio_g`), the 1
+    added last (one rounding near 1). ``terms`` is the same for a whole row."""
+    return fma(log1p_ratio_g(r, terms), r, 1.0)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def log1p_ratio_g(r, terms):
+    """``g(r) = (log1p(r) / r - 1) / r = -1/2 + r/3 - r**2/4 + ...`` to ``terms - 1`` terms
+    (:func:`log1p_ratio`), by Estrin's scheme (short dependency chains, as
+    ``_vmath.vexp``'s)."""
     r2 = r * r
     g0 = fma(fma(1.0 / 5.0, r, -1.0 / 4.0), r2, fma(1.0 / 3.0, r, -0.5))
     if terms == 5:
-        return fma(g0, r, 1.0)
+        return g0
     r4 = r2 * r2
     g1 = fma(fma(1.0 / 9.0, r, -1.0 / 8.0), r2, fma(1.0 / 7.0, r, -1.0 / 6.0))
     if terms == 9:
-        return fma(fma(g1, r4, g0), r, 1.0)
+        return fma(g1, r4, g0)
     g2 = fma(-1.0 / 12.0, r2, fma(1.0 / 11.0, r, -1.0 / 10.0))
-    return fma(fma(fma(g2, r4, g1), r4, g0), r, 1.0)
+    return fma(fma(g2, r4, g1), r4, g0)
+
+
+#: ``|d|`` up to which :func:`exp_small` holds (truncation ``d**11 / 11! < 2**-69``).
+EXP_SMALL = 2.0**-4
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def exp_small(d):
+    """``exp(d)`` for ``|d| <= EXP_SMALL`` by its Taylor series to ``d**10`` (Estrin's scheme,
+    no range reduction): within an ulp or so."""
+    d2 = d * d
+    d4 = d2 * d2
+    a0 = fma(1.0 / 6.0, d, 0.5)
+    a1 = fma(1.0 / 120.0, d, 1.0 / 24.0)
+    a2 = fma(1.0 / 5040.0, d, 1.0 / 720.0)
+    a3 = fma(1.0 / 362880.0, d, 1.0 / 40320.0)
+    q = fma(fma(1.0 / 3628800.0, d4, fma(a3, d2, a2)), d4, fma(a1, d2, a0))
+    return 1.0 + fma(d2, q, d)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -1390,13 +1460,29 @@ def series_terms(zlow, x, beta):
 
 
 @_jit
-def residual_series(v, qbuf, n, vmax, x, beta, zlow, scr):
+def takes_exp_small(zlow, x, beta):
+    """Whether :func:`residual_series` may take ``p = exp(z) exp(x) exp(d)`` at ``x`` on a row
+    whose least ``z`` is ``zlow``: ``d = beta log1p(r) - t = t r g(r)`` (``r = t / beta``,
+    :func:`log1p_ratio_g`, ``|g| <= 0.52`` for ``|r| <= WIDE_SERIES``) within
+    :data:`EXP_SMALL` for every class (a margin for the roundings)."""
+    t = abs(zlow) + abs(x)
+    return 0.53 * t * t / beta <= EXP_SMALL
+
+
+@_jit
+def residual_series(v, qbuf, n, vmax, x, beta, zlow, scr, e):
     """:func:`residual_wide` for a row that :func:`takes_series` (large beta, every class near
     ``s = 1``), whose least ``z`` is ``zlow``: ``beta log s = beta log1p(t / beta)`` as ``t``
     times :func:`log1p_ratio` (as many terms as the row needs, :func:`series_terms`), with
     ``t``'s rounding added back (``t = z + x`` by a two-sum), instead of :func:`wide_log_s`'s
     double-double and logarithm; the same sums, the same q and ``1 / s`` left behind (every
-    class is in the support, so the least ``z`` there is ``zlow``)."""
+    class is in the support, so the least ``z`` there is ``zlow``).
+
+    Given ``e[:n] = exp(z)`` (``_vmath.vexp``, from :func:`softmax_start`; else ``e`` is
+    empty) and where :func:`takes_exp_small`, ``p = exp(z) exp(x) exp(d)``, ``d = beta
+    log1p(r) - t = t r g(r)`` small (:func:`exp_small`, no range reduction): no ``exp`` per
+    class, and ``p`` within a few ulps, where ``exp(t log1p_ratio(r))`` carries ``|log p|``
+    ulps."""
     prefer_512()
     f0, d0, ls0 = residual_term(0.0, x, beta, True)
     ib = 1.0 / beta
@@ -1407,23 +1493,35 @@ def residual_series(v, qbuf, n, vmax, x, beta, zlow, scr):
     qbuf[0] = ls0  # the maximum's log s, as residual_wide leaves it
     sw[0] = beta / beta_s(0.0, x, beta)
     end = 1 + ((n - 1 + LANES - 1) // LANES) * LANES
-    for c in range(1, end):
-        z = v[c] - vmax
-        lp, r = series_log_p(z, x, ib, terms)
-        live = c < n
-        p = vexp(lp)
-        p = p if live else 0.0
-        inv_s = 1.0 / (1.0 + (r if live else 0.0))  # lanes past n hold anything
-        dq = p * inv_s
-        pw[c] = p
-        qbuf[c] = dq
-        sw[c] = inv_s
-        cw[c] = dq * inv_s
+    if e.shape[0] > 0 and takes_exp_small(zlow, x, beta):
+        ex = math.exp(x)
+        for c in range(1, end):
+            t = (v[c] - vmax) + x
+            r = t * ib
+            p = (e[c] * ex) * exp_small(t * r * log1p_ratio_g(r, terms))
+            _series_store(c, p, r, c < n, pw, qbuf, sw, cw)
+    else:
+        for c in range(1, end):
+            lp, r = series_log_p(v[c] - vmax, x, ib, terms)
+            _series_store(c, vexp(lp), r, c < n, pw, qbuf, sw, cw)
     for c in range(end, n + LANES):
         qbuf[c] = 0.0
     f, d, curv, _ = wide_totals(qbuf, scr, 1, end, f0, d0, d0 / (1.0 + x / beta), False,
                                 False)
     return f, d, curv, zlow
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _series_store(c, p, r, live, pw, qbuf, sw, cw):
+    """:func:`residual_series`'s terms of class ``c`` from its ``p`` and ``r = t / beta``
+    (zeros where not ``live``: lanes past ``n`` hold anything)."""
+    p = p if live else 0.0
+    inv_s = 1.0 / (1.0 + (r if live else 0.0))
+    dq = p * inv_s
+    pw[c] = p
+    qbuf[c] = dq
+    sw[c] = inv_s
+    cw[c] = dq * inv_s
 
 
 @_jit
@@ -1597,14 +1695,47 @@ def powers_dd(v, qbuf, n, end, vmax, x, beta, m, top, scr):
         cw[c] = q * sw[c]
 
 
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+def int_sums_plain(v, n, vmax, x, beta, m):
+    """``(f, f', curv)`` of :func:`residual_int` in plain float64 for ``beta = m + 1 <= 16``
+    (one pass of :data:`POWER_BITS` bits), summed plainly, nothing stored: an evaluation
+    that only sets a step (``rough`` in :func:`newton_wide`). The sums may be reassociated
+    (lane by lane, as LLVM vectorizes them): ``f`` is then good to ``~n eps`` absolute
+    besides the powers' ``(2 beta + 8) eps`` of ``f'``, which moves the step by far less
+    than the next evaluation corrects."""
+    prefer_512()
+    ib = 1.0 / beta
+    b0, b1, b2, b3 = power_bits(m, POWER_BITS)
+    end = ((n + LANES - 1) // LANES) * LANES
+    f = -1.0
+    d = 0.0
+    curv = 0.0
+    for c in range(end):
+        t = (v[c] - vmax) + x
+        live = (t > -beta) & (c < n)
+        s = fma(t, ib, 1.0)
+        s = s if live else 0.0
+        a = plain_step(1.0, s, b0)
+        a = plain_step(a, s, b1)
+        a = plain_step(a, s, b2)
+        q = plain_step(a, s, b3)
+        inv_s = 1.0 / (s if live else 1.0)
+        f += q * s
+        d += q
+        curv += q * inv_s
+    return f, d, curv
+
+
 @_jit
 def plain_powers(beta, rtol, x):
-    """Whether :func:`residual_int` may take its powers at ``x`` in plain float64: where their
-    rounding, ``(2 beta + 8) eps`` of ``f'`` in ``f``, moves the root by at most 1/16 of the
-    relative rule's tolerance ``rtol |x|`` (float32 results up to beta = 124 where ``|x| >=
-    1``; never at float64's ``rtol`` or at 0). Right of the root ``|x|`` is below the root's,
-    so the test there holds at the root too."""
-    return (2.0 * beta + 8.0) * 2.0**-52 <= rtol * abs(x) / 16.0
+    """Whether :func:`residual_int` may take its powers at ``x`` in plain float64: up to beta =
+    ``config.ROUGH_BETA_MAX`` (beyond it the powers of classes near the support's edge
+    underflow), where their rounding, ``(2 beta + 8) eps`` of ``f'`` in ``f``, moves the root
+    by at most half the relative rule's tolerance ``rtol |x|`` (float32 results: ``|x| >= (2
+    beta + 8) 2**-11``, 0.1 at beta = 100; never at float64's ``rtol`` or at 0), so that the
+    root stays within ``1.5 rtol |x|``. Right of the root ``|x|`` is below the root's, so the
+    test there holds at the root too."""
+    return beta <= ROUGH_BETA_MAX and (2.0 * beta + 8.0) * 2.0**-52 <= rtol * abs(x) * 0.5
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -1687,27 +1818,34 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     if not hi < 0.0:
         hi = 0.0
     near = beta >= SOFTMAX_START_BETA
-    x = softmax_start(v, n, vmax, beta, rtol, scr) if near else newton_start_table(
+    m = int_power(beta)
+    series = not m and takes_series(vmax, vmin, lo, beta)
+    # the series' evaluations take the start's exp(z) (float64, in scr[6])
+    x = softmax_start(v, n, vmax, beta, rtol, scr, series) if near else newton_start_table(
         v, n, vmax, beta, table)
+    e = scr[6] if series and near else scr[6, :0]
     if not x < hi:
         x = hi
     if not x > lo:
         x = lo
     halley = True
     left = near  # x may lie left of the root (f < 0 is no stop there)
-    m = int_power(beta)
-    series = not m and takes_series(vmax, vmin, lo, beta)
     # float64 results at an integer beta: the first evaluation from the softmax start (two or
     # more are needed there) takes plain products, as float32 results do
-    rough = near and m > 0 and beta <= ROUGH_BETA_MAX and tol <= 0.0 and not plain_powers(
-        beta, rtol, x)
+    rough = near and m > 0 and beta <= ROUGH_BETA_MAX and tol <= 0.0 and (
+        m < 16 or not plain_powers(beta, rtol, x))
     for it in range(1, max_iter + 1):
         if m:
             plain = tol <= 0.0 and plain_powers(beta, rtol, x)
             rough = rough and it == 1
-            f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain or rough, scr)
+            if rough and m < 16:  # a step only: the sums, nothing stored
+                f, d, curv = int_sums_plain(v, n, vmax, x, beta, m)
+                zmin = 0.0
+            else:
+                f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain or rough,
+                                                scr)
         elif series:
-            f, d, curv, zmin = residual_series(v, qbuf, n, vmax, x, beta, vmin - vmax, scr)
+            f, d, curv, zmin = residual_series(v, qbuf, n, vmax, x, beta, vmin - vmax, scr, e)
         else:
             f, d, curv, zmin = residual_wide(v, qbuf, n, vmax, x, beta, scr)
         if rough:
@@ -1818,71 +1956,61 @@ def wide_q_max(qbuf, beta):
     qbuf[0] = q_from_log(qbuf[0], beta)
 
 
+#: Below this beta :func:`softmax_start` takes its seven moments in one pass: its first order
+#: is close enough (:func:`first_order_start`) only where ``(m_2 / beta)**4 <= 256 rtol
+#: |x_inf|``, ``m_2 <= 0.004 beta`` or so for float32 results (a row nearly all in one class).
+MOMENTS_AT_ONCE_BETA = 256.0
+
+
 @_jit
-def softmax_start(v, n, vmax, beta, rtol, scr):
+def softmax_start(v, n, vmax, beta, rtol, scr, keep):
     """Newton's start for large beta: the softmax root ``x_inf = -log sum_c exp(z_c)`` plus
     its expansion in ``1/beta`` (:func:`start_from_moments`) from the sums of ``exp(z)
-    z**k`` in lanes (a start needs no compensation): ``k = 0..2`` in one pass, and ``k =
-    3..6`` in a second where the first order is not already close enough
-    (:func:`first_order_start`). Newton takes a start on either side of the root
+    z**k`` in lanes (a start needs no compensation), each pass one loop with its sums in
+    registers (``_vmath.lane_moments``): ``k = 0..2`` in one, and ``k = 3..6`` in a second
+    where the first order is not already close enough (:func:`first_order_start`); below
+    beta = ``MOMENTS_AT_ONCE_BETA``, where it seldom is, all seven in one. Newton takes a start on either side of the root
     (:func:`newton_wide`). For float32 results (``rtol >= config.SINGLE_START_RTOL``) the
-    ``exp`` is ``_vmath.vexpf``, in float32 lanes (in ``scr[5]``)."""
+    ``exp`` is ``_vmath.vexpf``, in float32 lanes (in ``scr[5]``), unless ``keep``; else
+    ``_vmath.vexp``, ``exp(z)`` left in ``scr[6]`` (:func:`residual_series` takes it)."""
     prefer_512()
-    w0 = scr[0]
-    w1 = scr[1]
-    w2 = scr[2]
-    w3 = scr[3]
     end = ((n + LANES - 1) // LANES) * LANES
     acc = scr[4]
-    for j in range(4 * LANES):
+    for j in range(7 * LANES):
         acc[j] = 0.0
-    single = rtol >= SINGLE_START_RTOL
+    # below MOMENTS_AT_ONCE_BETA the first order is seldom close enough: all seven at once
+    at_once = beta < MOMENTS_AT_ONCE_BETA
+    single = rtol >= SINGLE_START_RTOL and not keep
     ef = scr[5].view(np.float32)
+    e64 = scr[6]
     if single:  # float32 results: exp in float32 lanes
         for c in range(end):  # a loop of float32 alone, so that LLVM takes 8 lanes
             ef[c] = np.float32(v[c] - vmax)
         for c in range(end):
             ef[c] = vexpf(ef[c])
-        lane_moments(acc, ef[:end], v, vmax, n, end)
+        if at_once:
+            lane_moments_all(acc, ef[:end], v, vmax, n, end)
+        else:
+            lane_moments(acc, ef[:end], v, vmax, n, end)
     else:
         for c in range(end):
-            w0[c] = vexp(v[c] - vmax)
-        lane_moments(acc, w0, v, vmax, n, end)
+            e64[c] = vexp(v[c] - vmax)
+        if at_once:
+            lane_moments_all(acc, e64, v, vmax, n, end)
+        else:
+            lane_moments(acc, e64, v, vmax, n, end)
     s0, s1, s2, _ = _lane_totals4(acc)
     x, close, xs = first_order_start(s0, s1, s2, beta, rtol)
     if close:
         return x
-    if single:
-        _higher_moments(ef, v, vmax, n, end, w0, w1, w2, w3)
-    else:
-        _higher_moments(w0, v, vmax, n, end, w0, w1, w2, w3)
-    for j in range(4 * LANES):
-        acc[j] = 0.0
-    lane_sum(acc, w0, 0, end)
-    lane_sum(acc[LANES:], w1, 0, end)
-    lane_sum(acc[2 * LANES:], w2, 0, end)
-    lane_sum(acc[3 * LANES:], w3, 0, end)
-    s3, s4, s5, s6 = _lane_totals4(acc)
+    high = acc[3 * LANES:]
+    if not at_once:
+        if single:
+            lane_moments_high(high, ef[:end], v, vmax, n, end)
+        else:
+            lane_moments_high(high, e64, v, vmax, n, end)
+    s3, s4, s5, s6 = _lane_totals4(high)
     return third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta)
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _higher_moments(e, v, vmax, n, end, w0, w1, w2, w3):
-    """:func:`softmax_start`'s second pass: ``e z**3 .. e z**6`` (0 from ``n`` on) into
-    ``w0``, ``w1``, ``w2``, ``w3`` from ``e = exp(z)`` (float32 or float64; ``e`` may be
-    ``w0``, read before written)."""
-    for c in range(end):
-        z = v[c] - vmax
-        ec = np.float64(e[c])
-        ec = ec if c < n else 0.0
-        z = z if c < n else 0.0
-        e3 = ec * z * z * z
-        e4 = e3 * z
-        e5 = e4 * z
-        w0[c] = e3
-        w1[c] = e4
-        w3[c] = e5 * z
-        w2[c] = e5
 
 
 @_jit

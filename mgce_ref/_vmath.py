@@ -321,81 +321,175 @@ lane_sum = intrinsic(_lane_loop("sum"))
 lane_min = intrinsic(_lane_loop("min"))
 
 
-@intrinsic
-def lane_moments(typingctx, acc, e, v, vmax, n, end):
-    """``acc[:LANES] += e``, ``acc[LANES:2 LANES] += e z`` and ``acc[2 LANES:3 LANES] += (e z)
-    z`` lane by lane over ``[0, end)`` (a multiple of ``LANES``), ``z = v - vmax``, ``e``
-    float32 (widened) or float64, both taken as 0 from ``n`` on (``v`` and ``e`` may hold
-    anything there): the three :func:`lane_sum` of those products, bit for bit, in one loop
-    with its sums in registers, nothing stored per entry."""
-    f64 = types.float64
-    if not (isinstance(acc, types.Array) and acc.dtype == f64 and isinstance(e, types.Array)
-            and e.dtype in (types.float32, f64) and isinstance(v, types.Array)
-            and v.dtype == f64 and all(t.ndim == 1 and t.layout == "C" for t in (acc, e, v))
-            and isinstance(n, types.Integer) and isinstance(end, types.Integer)):
-        return None
+def _totals_loop(with_lo, with_min):
+    def typer(typingctx, acc, p, lo, q, cv, z, start, end):
+        arrays = (acc, p, lo, q, cv, z)
+        ok = all(isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C"
+                 and t.dtype == types.float64 for t in arrays)
+        if not (ok and isinstance(start, types.Integer) and isinstance(end, types.Integer)):
+            return None
 
-    def codegen(context, builder, signature, args):
-        acc_v, e_v, v_v, vmax_v, n_v, end_v = args
-        i64 = ir.IntType(64)
-        n_v = context.cast(builder, n_v, signature.args[4], types.int64)
-        end_v = context.cast(builder, end_v, signature.args[5], types.int64)
-        vmax_v = context.cast(builder, vmax_v, signature.args[3], f64)
-        vt = ir.VectorType(ir.DoubleType(), LANES)
-        et = ir.VectorType(context.get_value_type(signature.args[1].dtype), LANES)
-        it = ir.VectorType(i64, LANES)
-        acc_p = context.make_array(signature.args[0])(context, builder, acc_v).data
-        e_p = context.make_array(signature.args[1])(context, builder, e_v).data
-        v_p = context.make_array(signature.args[2])(context, builder, v_v).data
-        ptrs = [builder.bitcast(builder.gep(acc_p, [ir.Constant(i64, k * LANES)]),
-                                vt.as_pointer()) for k in range(3)]
-        init = [builder.load(q, align=8) for q in ptrs]
+        def codegen(context, builder, signature, args):
+            i64 = ir.IntType(64)
+            start_v = context.cast(builder, args[6], signature.args[6], types.int64)
+            end_v = context.cast(builder, args[7], signature.args[7], types.int64)
+            vt = ir.VectorType(ir.DoubleType(), LANES)
+            vp = vt.as_pointer()
+            data = [context.make_array(signature.args[k])(context, builder, args[k]).data
+                    for k in range(6)]
+            acc_p = data[0]
+            ptrs = [builder.bitcast(builder.gep(acc_p, [ir.Constant(i64, k * LANES)]), vp)
+                    for k in range(5)]
+            init = [builder.load(ptr, align=8) for ptr in ptrs]
+            pre = builder.block
+            loop = builder.append_basic_block("totals.loop")
+            after = builder.append_basic_block("totals.after")
+            builder.cbranch(builder.icmp_signed("<", start_v, end_v), loop, after)
+            builder.position_at_end(loop)
+            o = builder.phi(i64)
+            cur = [builder.phi(vt) for _ in range(5)]
 
-        def splat(x, t):
-            out = ir.Constant(t, ir.Undefined)
-            for i in range(LANES):
-                out = builder.insert_element(out, x, ir.Constant(ir.IntType(32), i))
-            return out
+            def load(k):
+                return builder.load(builder.bitcast(builder.gep(data[k], [o]), vp), align=8)
 
-        vmax_s = splat(vmax_v, vt)
-        n_s = splat(n_v, it)
-        iota = ir.Constant(it, list(range(LANES)))
-        zero = ir.Constant(vt, [0.0] * LANES)
-        pre = builder.block
-        loop = builder.append_basic_block("moments.loop")
-        after = builder.append_basic_block("moments.after")
-        builder.cbranch(builder.icmp_signed("<", ir.Constant(i64, 0), end_v), loop, after)
-        builder.position_at_end(loop)
-        o = builder.phi(i64)
-        sums = [builder.phi(vt) for _ in range(3)]
-        ev = builder.load(builder.bitcast(builder.gep(e_p, [o]), et.as_pointer()), align=4)
-        if signature.args[1].dtype == types.float32:
-            ev = builder.fpext(ev, vt)
-        z = builder.fsub(builder.load(builder.bitcast(builder.gep(v_p, [o]), vt.as_pointer()),
-                                      align=8), vmax_s)
-        live = builder.icmp_signed("<", builder.add(splat(o, it), iota), n_s)
-        ev = builder.select(live, ev, zero)
-        z = builder.select(live, z, zero)
-        ez = builder.fmul(ev, z)
-        terms = [ev, ez, builder.fmul(ez, z)]
-        new = [builder.fadd(sums[k], terms[k]) for k in range(3)]
-        o2 = builder.add(o, ir.Constant(i64, LANES))
-        o.add_incoming(ir.Constant(i64, 0), pre)
-        o.add_incoming(o2, loop)
-        for k in range(3):
-            sums[k].add_incoming(init[k], pre)
-            sums[k].add_incoming(new[k], loop)
-        builder.cbranch(builder.icmp_signed("<", o2, end_v), loop, after)
-        builder.position_at_end(after)
-        finals = [builder.phi(vt) for _ in range(3)]  # the phis first, then the stores
-        for k in range(3):
-            finals[k].add_incoming(init[k], pre)
-            finals[k].add_incoming(new[k], loop)
-        for k in range(3):
-            builder.store(finals[k], ptrs[k], align=8)
-        return context.get_dummy_value()
+            s, c, d, k2, m = cur
+            x = load(1)
+            t = builder.fadd(s, x)  # Knuth's TwoSum, lane by lane (as lane_twosum)
+            bp = builder.fsub(t, s)
+            err = builder.fadd(builder.fsub(s, builder.fsub(t, bp)), builder.fsub(x, bp))
+            c2 = builder.fadd(c, err)
+            if with_lo:
+                c2 = builder.fadd(c2, load(2))
+            d2 = builder.fadd(d, load(3))
+            k3 = builder.fadd(k2, load(4))
+            if with_min:
+                zv = load(5)
+                m2 = builder.select(builder.fcmp_ordered("<", zv, m), zv, m)
+            else:
+                m2 = m
+            new = [t, c2, d2, k3, m2]
+            o2 = builder.add(o, ir.Constant(i64, LANES))
+            o.add_incoming(start_v, pre)
+            o.add_incoming(o2, loop)
+            for j in range(5):
+                cur[j].add_incoming(init[j], pre)
+                cur[j].add_incoming(new[j], loop)
+            builder.cbranch(builder.icmp_signed("<", o2, end_v), loop, after)
+            builder.position_at_end(after)
+            finals = [builder.phi(vt) for _ in range(5)]
+            for j in range(5):
+                finals[j].add_incoming(init[j], pre)
+                finals[j].add_incoming(new[j], loop)
+            for j in range(5):
+                builder.store(finals[j], ptrs[j], align=8)
+            return context.get_dummy_value()
 
-    return types.void(acc, e, v, vmax, n, end), codegen
+        return types.void(acc, p, lo, q, cv, z, start, end), codegen
+
+    return typer
+
+
+#: ``lane_totals(acc, p, lo, q, c, z, start, end)`` (``end - start`` a multiple of ``LANES``),
+#: in one loop with its sums in registers: ``lane_twosum`` of ``p`` into ``acc[:2 LANES]``,
+#: ``lane_sum`` of ``q`` and of ``c`` into ``acc[2 LANES:3 LANES]`` and ``acc[3 LANES:4
+#: LANES]``, ``lane_min`` of ``z`` into ``acc[4 LANES:5 LANES]``; ``lane_totals_lo`` adds
+#: ``lo`` to the compensation lanes as it goes, and the ``_nomin`` forms leave the minima.
+lane_totals = intrinsic(_totals_loop(False, True))
+lane_totals_nomin = intrinsic(_totals_loop(False, False))
+lane_totals_lo = intrinsic(_totals_loop(True, True))
+lane_totals_lo_nomin = intrinsic(_totals_loop(True, False))
+
+
+def _moments_loop(first, count):
+    def typer(typingctx, acc, e, v, vmax, n, end):
+        f64 = types.float64
+        if not (isinstance(acc, types.Array) and acc.dtype == f64 and isinstance(e, types.Array)
+                and e.dtype in (types.float32, f64) and isinstance(v, types.Array)
+                and v.dtype == f64 and all(t.ndim == 1 and t.layout == "C" for t in (acc, e, v))
+                and isinstance(n, types.Integer) and isinstance(end, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            acc_v, e_v, v_v, vmax_v, n_v, end_v = args
+            i64 = ir.IntType(64)
+            n_v = context.cast(builder, n_v, signature.args[4], types.int64)
+            end_v = context.cast(builder, end_v, signature.args[5], types.int64)
+            vmax_v = context.cast(builder, vmax_v, signature.args[3], f64)
+            vt = ir.VectorType(ir.DoubleType(), LANES)
+            et = ir.VectorType(context.get_value_type(signature.args[1].dtype), LANES)
+            it = ir.VectorType(i64, LANES)
+            acc_p = context.make_array(signature.args[0])(context, builder, acc_v).data
+            e_p = context.make_array(signature.args[1])(context, builder, e_v).data
+            v_p = context.make_array(signature.args[2])(context, builder, v_v).data
+            ptrs = [builder.bitcast(builder.gep(acc_p, [ir.Constant(i64, k * LANES)]),
+                                    vt.as_pointer()) for k in range(count)]
+            init = [builder.load(q, align=8) for q in ptrs]
+
+            def splat(x, t):
+                out = ir.Constant(t, ir.Undefined)
+                for i in range(LANES):
+                    out = builder.insert_element(out, x, ir.Constant(ir.IntType(32), i))
+                return out
+
+            vmax_s = splat(vmax_v, vt)
+            n_s = splat(n_v, it)
+            iota = ir.Constant(it, list(range(LANES)))
+            zero = ir.Constant(vt, [0.0] * LANES)
+            pre = builder.block
+            loop = builder.append_basic_block("moments.loop")
+            after = builder.append_basic_block("moments.after")
+            builder.cbranch(builder.icmp_signed("<", ir.Constant(i64, 0), end_v), loop, after)
+            builder.position_at_end(loop)
+            o = builder.phi(i64)
+            sums = [builder.phi(vt) for _ in range(count)]
+            ev = builder.load(builder.bitcast(builder.gep(e_p, [o]), et.as_pointer()), align=4)
+            if signature.args[1].dtype == types.float32:
+                ev = builder.fpext(ev, vt)
+            z = builder.fsub(builder.load(builder.bitcast(builder.gep(v_p, [o]), vt.as_pointer()),
+                                          align=8), vmax_s)
+            live = builder.icmp_signed("<", builder.add(splat(o, it), iota), n_s)
+            term = builder.select(live, ev, zero)
+            z = builder.select(live, z, zero)
+            terms = []
+            for k in range(first + count):
+                if k >= first:
+                    terms.append(term)
+                term = builder.fmul(term, z)
+            new = [builder.fadd(sums[k], terms[k]) for k in range(count)]
+            o2 = builder.add(o, ir.Constant(i64, LANES))
+            o.add_incoming(ir.Constant(i64, 0), pre)
+            o.add_incoming(o2, loop)
+            for k in range(count):
+                sums[k].add_incoming(init[k], pre)
+                sums[k].add_incoming(new[k], loop)
+            builder.cbranch(builder.icmp_signed("<", o2, end_v), loop, after)
+            builder.position_at_end(after)
+            finals = [builder.phi(vt) for _ in range(count)]  # the phis first, then the stores
+            for k in range(count):
+                finals[k].add_incoming(init[k], pre)
+                finals[k].add_incoming(new[k], loop)
+            for k in range(count):
+                builder.store(finals[k], ptrs[k], align=8)
+            return context.get_dummy_value()
+
+        return types.void(acc, e, v, vmax, n, end), codegen
+
+    return typer
+
+
+#: ``lane_moments(acc, e, v, vmax, n, end)``: ``acc[:LANES] += e``, ``acc[LANES:2 LANES] +=
+#: e z`` and ``acc[2 LANES:3 LANES] += (e z) z`` lane by lane over ``[0, end)`` (a multiple
+#: of ``LANES``), ``z = v - vmax``, ``e`` float32 (widened) or float64, both taken as 0 from
+#: ``n`` on (``v`` and ``e`` may hold anything there): the three :func:`lane_sum` of those
+#: products, bit for bit, in one loop with its sums in registers, nothing stored per entry.
+lane_moments = intrinsic(_moments_loop(0, 3))
+#: ``lane_moments_high(acc, e, v, vmax, n, end)``: :func:`lane_moments` for the next four
+#: products, ``((e z) z) z`` to ``e z**6`` (each the last times ``z``), into the first four
+#: groups of ``LANES`` in ``acc``.
+lane_moments_high = intrinsic(_moments_loop(3, 4))
+#: ``lane_moments_all(acc, e, v, vmax, n, end)``: both in one loop, ``e`` to ``e z**6`` into
+#: the first seven groups of ``LANES`` in ``acc``.
+lane_moments_all = intrinsic(_moments_loop(0, 7))
 
 
 _PREFER_512 = '"prefer-vector-width"="512"'

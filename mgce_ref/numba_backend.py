@@ -85,8 +85,9 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
     lbuf = work[1]
     scr = work[2:]
     idx = np.empty(C + LANES, np.int64)
+    swap = K.takes_wide(C, beta, method)  # rows copied whole may trade places
     for r in range(r0, r1):
-        n, vmax, vmin = (K.collect_wide(h[r], beta, buf, idx) if C >= DENSE_MIN
+        n, vmax, vmin = (K.collect_wide(h[r], beta, buf, idx, swap) if C >= DENSE_MIN
                          else K.collect(h[r], beta, buf, idx))
         bad[r] = not K.finite(vmax, vmin)
         if bad[r]:
@@ -184,13 +185,15 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
     wbuf = work[1]
     scr = work[2:]
     idx = np.empty(C + LANES, np.int64)
+    swap = C >= DENSE_MIN and K.takes_wide(C, beta, 0)  # rows copied whole trade two places
     for r in range(r0, r1):
         if has_labels and not 0 <= labels[r] < C:  # the caller names the label (BadRows)
             bad[r] = True
             continue
         row = h[r]
-        n, vmax, vmin = (K.collect_wide(row, beta, buf, idx) if C >= DENSE_MIN
+        n, vmax, vmin = (K.collect_wide(row, beta, buf, idx, swap) if C >= DENSE_MIN
                          else K.collect(row, beta, buf, idx))
+        swapped = swap and n == C  # written out by K.put_swapped and K.copy_swapped
         bad[r] = not K.finite(vmax, vmin)
         if bad[r]:
             continue
@@ -208,7 +211,8 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
         if p.shape[0] == B:
             p[r] = 0.0
             if wide:
-                K.fill_columns(idx, n, C)
+                if not swapped:
+                    K.fill_columns(idx, n, C)
                 pw = scr[0]
                 m = K.int_power(beta)
                 if m:  # p (and q, in wbuf) afresh at the root, by multiplication
@@ -220,8 +224,11 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                 else:
                     K.p_wide(buf, n, vmax, x, beta, pw,
                              K.takes_series(vmax, vmin, table[0, 0], beta))
-                for j in range(n):
-                    p[r, idx[j]] = pw[j]
+                if swapped:
+                    K.copy_swapped(p[r], pw, idx[0])
+                else:
+                    for j in range(n):
+                        p[r, idx[j]] = pw[j]
             else:
                 for j in range(n):
                     p[r, idx[j]] = K.p_term(buf[j] - vmax, x, beta)
@@ -254,7 +261,9 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                 total += comp
             out = q if want_q else grad
             scale = 1.0 / total  # q = w / total by K.quotient: a product and two fma, no division
-            if n == C:  # every class a candidate: the first maximum, then column order
+            if swapped:
+                K.put_swapped(out[r], wbuf, idx[0], total, scale)
+            elif n == C:  # every class a candidate: the first maximum, then column order
                 m = idx[0]
                 for c in range(m):
                     out[r, c] = K.quotient(wbuf[c + 1], total, scale)

@@ -78,8 +78,11 @@ def test_the_simd_start_agrees_with_the_short_rows(beta, C):
     v = np.full(C + LANES, -np.inf)
     v[:n] = cand
     scr = K.wide_scratch(C)
-    for rtol in (0.0, NEWTON_RTOL[np.dtype(np.float32)]):
-        wide = K.softmax_start(v, n, v[0], beta, rtol, scr)
+    for rtol, keep in ((0.0, False), (0.0, True), (NEWTON_RTOL[np.dtype(np.float32)], False),
+                       (NEWTON_RTOL[np.dtype(np.float32)], True)):
+        wide = K.softmax_start(v, n, v[0], beta, rtol, scr, keep)
         short = start(h, beta, rtol)
-        bound = 1e-12 if rtol == 0.0 else 2.0**-20
+        bound = 1e-12 if rtol == 0.0 or keep else 2.0**-20
         assert abs(wide - short) <= bound * (1.0 + abs(short))
+        if rtol == 0.0 or keep:  # exp(z) left for residual_series
+            np.testing.assert_allclose(scr[6, :n], np.exp(v[:n] - v[0]), rtol=4.5e-16)

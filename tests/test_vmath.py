@@ -184,17 +184,18 @@ def test_expf_loop_compiles_to_simd():
 @njit(cache=True)
 def _moments_both_ways(e, v, vmax, n, end):
     L = M.LANES
-    got = np.zeros(4 * L)
+    got = np.zeros(7 * L)
     M.lane_moments(got, e, v, vmax, n, end)
-    w = np.zeros((3, end))
+    M.lane_moments_high(got[3 * L:], e, v, vmax, n, end)
+    w = np.zeros((7, end))
     for c in range(end):
         ec = np.float64(e[c]) if c < n else 0.0
         z = v[c] - vmax if c < n else 0.0
         w[0, c] = ec
-        w[1, c] = ec * z
-        w[2, c] = ec * z * z
-    want = np.zeros(4 * L)
-    for k in range(3):
+        for k in range(1, 7):
+            w[k, c] = w[k - 1, c] * z
+    want = np.zeros(7 * L)
+    for k in range(7):
         acc = np.zeros(L)
         M.lane_sum(acc, w[k], 0, end)
         want[k * L:(k + 1) * L] = acc
@@ -202,9 +203,9 @@ def _moments_both_ways(e, v, vmax, n, end):
 
 
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
-def test_lane_moments_are_the_three_lane_sums_bit_for_bit(dt):
-    """One loop, sums in registers: the same lanes as lane_sum over e, e z and e z z, with
-    whatever lies past n (NaN, inf) taken as 0."""
+def test_lane_moments_are_the_lane_sums_bit_for_bit(dt):
+    """One loop, sums in registers: the same lanes as lane_sum over e, e z, (e z) z, and on
+    to e z**6 (lane_moments_high), with whatever lies past n (NaN, inf) taken as 0."""
     rng = np.random.default_rng(2)
     L = M.LANES
     for n in (1, 7, 8, 9, 100, 1000):
@@ -216,3 +217,46 @@ def test_lane_moments_are_the_three_lane_sums_bit_for_bit(dt):
         got, want = _moments_both_ways(e, v, v[:n].max(), n, end)
         np.testing.assert_array_equal(got, want)
         assert np.all(np.isfinite(got)) and got[0] > 0.0
+
+
+@njit(cache=True)
+def _totals_both_ways(a, end, with_lo, with_min):
+    L = M.LANES
+    got = np.zeros(5 * L)
+    want = np.zeros(5 * L)
+    got[4 * L:] = np.inf
+    want[4 * L:] = np.inf
+    if with_lo and with_min:
+        M.lane_totals_lo(got, a[0], a[1], a[2], a[3], a[4], L, end)
+    elif with_lo:
+        M.lane_totals_lo_nomin(got, a[0], a[1], a[2], a[3], a[4], L, end)
+    elif with_min:
+        M.lane_totals(got, a[0], a[1], a[2], a[3], a[4], L, end)
+    else:
+        M.lane_totals_nomin(got, a[0], a[1], a[2], a[3], a[4], L, end)
+    M.lane_twosum(want, a[0], L, end)
+    M.lane_sum(want[2 * L:], a[2], L, end)
+    M.lane_sum(want[3 * L:], a[3], L, end)
+    if with_min:
+        M.lane_min(want[4 * L:], a[4], L, end)
+    lo = np.zeros(L)
+    if with_lo:
+        M.lane_sum(lo, a[1], L, end)
+    return got, want, lo
+
+
+@pytest.mark.parametrize("with_lo", [False, True])
+@pytest.mark.parametrize("with_min", [False, True])
+def test_lane_totals_are_the_separate_lane_loops(with_lo, with_min):
+    """One loop, five groups of lanes in registers: the compensated sum, the two plain sums
+    and the minimum bit for bit as lane_twosum, lane_sum and lane_min leave them; with the
+    low parts, the compensation lanes hold the same total (added as the loop goes)."""
+    rng = np.random.default_rng(5)
+    L = M.LANES
+    for n in (0, 8, 104, 1000):
+        a = rng.standard_normal((5, n + 2 * L))
+        a[1] *= 1e-17
+        got, want, lo = _totals_both_ways(a, n + L, with_lo, with_min)
+        np.testing.assert_array_equal(got[:L], want[:L])
+        np.testing.assert_array_equal(got[2 * L:], want[2 * L:])
+        np.testing.assert_allclose(got[L:2 * L], want[L:2 * L] + lo, rtol=0, atol=1e-28)

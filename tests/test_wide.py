@@ -4,6 +4,7 @@ root to a few ulps, the same softmax, whatever the scratch rows hold past the ca
 other evaluations (products at integer beta, a series at large beta) against the general one
 and against 60-digit arithmetic, and the wide rows' gathering against ``collect``."""
 
+import itertools
 import math
 
 import mpmath as mp
@@ -12,7 +13,7 @@ import pytest
 
 from mgce_ref import _kernels as K
 from mgce_ref.config import (DENSE_MIN, INT_BETA_MAX, LANES, NEWTON_MAX_ITER, NEWTON_RTOL,
-                             SHORT_INT_BETA_MAX, WIDE_MIN, WIDE_SERIES)
+                             SHORT_INT_BETA_MAX, WHOLE_MIN, WIDE_MIN, WIDE_SERIES)
 
 BETAS = (1.4, 2.0, 5.0, 11.0, 100.0, 1e4, 1e6)
 EPS = float(np.finfo(np.float64).eps)
@@ -171,6 +172,67 @@ def test_collect_copies_a_row_whose_every_class_is_a_candidate():
             order = [7] + [c for c in range(200) if c != 7]
             np.testing.assert_array_equal(idx[:n], order)
             np.testing.assert_array_equal(buf[:n], row.astype(np.float64)[order])
+
+
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("beta", [2.0, 11.0, 100.0])
+def test_collect_wide_copies_wide_supports_whole_with_two_places_traded(beta, dt):
+    """With ``swap``, a row whose every class is a candidate, or whose first 64 classes hold
+    WHOLE_MIN candidates or more, is copied whole: column order with the first maximum and
+    column 0 traded; other rows as ``collect`` has them. ``put_swapped`` and ``copy_swapped``
+    put such a row back in column order; the SIMD solve and evaluation give what the
+    compacted candidates give (a class outside the support adds 0)."""
+    rng = np.random.default_rng(11)
+    whole = 0
+    for C in (64, 100, 301):
+        for scale in (0.5, 3.0, 30.0):
+            for trial in range(4):
+                row = (scale * rng.standard_normal(C)).astype(dt)
+                if trial == 1:
+                    row[0] = row.max() + 1.0  # the maximum in column 0
+                if trial == 2:
+                    row[C - 1] = row[5] = row.max() + 0.5  # a tie: the first one leads
+                r64 = row.astype(np.float64)
+                b1 = np.full(C + LANES, np.nan)
+                i1 = np.zeros(C + LANES, np.int64)
+                want = K.collect(row, beta, b1, i1)
+                b2 = np.full(C + LANES, np.nan)
+                i2 = np.zeros(C + LANES, np.int64)
+                got = K.collect_wide(row, beta, b2, i2, True)
+                assert got[1:] == want[1:]
+                vmax = want[1]
+                inside = int(np.sum(r64[:64] - vmax > -beta))
+                if want[0] < C and inside < WHOLE_MIN:
+                    assert got[0] == want[0]
+                    continue
+                whole += 1
+                m = int(np.argmax(r64))
+                assert got[0] == C and i2[0] == m
+                order = np.arange(C)
+                order[0], order[m] = m, 0
+                np.testing.assert_array_equal(b2[:C], r64[order])
+                out = np.empty(C)
+                K.copy_swapped(out, b2, m)
+                np.testing.assert_array_equal(out, r64)
+                K.put_swapped(out, b2, m, 2.0, 0.5)
+                np.testing.assert_array_equal(out, r64 / 2.0)
+                # the same root and q either way
+                K.fill_columns(i1, want[0], C)
+                table = K.row_constants(C, beta)
+                rtol = NEWTON_RTOL[np.dtype(dt)]
+                q1 = np.zeros(C + LANES)
+                q2 = np.zeros(C + LANES)
+                x1 = K.solve_wide(b1, q1, want[0], vmax, want[2], table.copy(), beta, 0.0,
+                                  rtol, NEWTON_MAX_ITER, K.wide_scratch(C), True)[0]
+                x2 = K.solve_wide(b2, q2, C, vmax, want[2], table.copy(), beta, 0.0, rtol,
+                                  NEWTON_MAX_ITER, K.wide_scratch(C), True)[0]
+                assert abs(x1 - x2) <= 4 * rtol * abs(x1) + 4 * EPS
+                g1 = np.zeros(C)
+                g1[i1[:want[0]]] = q1[:want[0]]
+                g2 = np.empty(C)
+                K.copy_swapped(g2, q2, m)
+                np.testing.assert_allclose(g2, g1, rtol=1e-9, atol=1e-300)
+    assert whole >= 6
 
 
 def reference_candidates(row, beta):
@@ -375,14 +437,34 @@ def test_residual_int_is_exact_but_for_roundings(beta):
         assert d > 0.0 and curv > 0.0
 
 
+@pytest.mark.parametrize("beta", [2.0, 3.0, 5.0, 11.0, 16.0])
+def test_int_sums_plain_are_residual_ints_sums(beta):
+    """The sums-only first evaluation (nothing stored, reassociated sums) gives residual_int's
+    plain f, f' and curv to the sums' rounding."""
+    m = K.int_power(beta)
+    for C in (WIDE_MIN, 37, 300):
+        for row in rows(C):
+            buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
+            if n < 2:
+                continue
+            for x in (0.0, -0.5, K.base(C, beta) * 0.5, K.base(C, beta)):
+                got = K.int_sums_plain(buf, n, vmax, x, beta, m)
+                q = np.full(C + LANES, np.nan)
+                want = K.residual_int(buf, q, n, vmax, x, beta, m, True, K.wide_scratch(C))
+                assert abs(got[0] - want[0]) <= 4 * n * EPS * (2.0 + abs(want[0]))
+                np.testing.assert_allclose(got[1:], want[1:3], rtol=4 * n * EPS)
+
+
 @pytest.mark.parametrize("beta", [2.0, 5.0, 11.0, 100.0, 124.0])
 def test_plain_powers_stay_within_their_bound(beta):
     """float32 results at moderate beta take the powers in plain float64: s good to 3 eps / 2,
     each power to (2 beta + 8) eps of s**(beta - 2) = q / s, f to that much of f', and only
-    where that is 1/16 of float32's rule or less."""
+    where that is half of float32's rule or less, up to beta = 124."""
     rtol32 = NEWTON_RTOL[np.dtype(np.float32)]
     assert K.plain_powers(beta, rtol32, -1.0)
     assert not K.plain_powers(beta + 1.0, rtol32, -1.0) or beta < 124.0
+    edge = (2.0 * beta + 8.0) * 2.0**-11  # |x| from which they are plain
+    assert K.plain_powers(beta, rtol32, -edge) and not K.plain_powers(beta, rtol32, -0.99 * edge)
     assert not K.plain_powers(beta, rtol32, -1e-3)  # a dominant class: x near 0
     assert not K.plain_powers(beta, NEWTON_RTOL[np.dtype(np.float64)], -10.0)
     assert not K.plain_powers(beta, 0.0, -10.0)
@@ -438,7 +520,7 @@ def test_collect_wide_is_collect(beta, dt):
             i1 = np.zeros(C + LANES, np.int64)
             b2 = np.full(C + LANES, np.nan)
             i2 = np.zeros(C + LANES, np.int64)
-            got = K.collect_wide(row, beta, b2, i2)
+            got = K.collect_wide(row, beta, b2, i2, False)
             want = K.collect(row, beta, b1, i1)
             K.fill_columns(i1, want[0], C)  # a row copied whole has only idx[0]
             K.fill_columns(i2, got[0], C)
@@ -464,8 +546,9 @@ def test_collect_wide_is_collect(beta, dt):
 def test_residual_series_is_the_residual_wide(beta, fill):
     """Rows whose every class stays within WIDE_SERIES of s = 1 over the bracket take
     beta log1p(t / beta) by its series: what the double-double and the log give, to their
-    accuracy (|log p| ulps)."""
+    accuracy (|log p| ulps); given exp(z), by exp(z) exp(x) exp(d) where d is small."""
     taken = 0
+    small = 0
     for C in (WIDE_MIN, 37, 300):
         lo = K.base(C, beta)
         for row in rows(C):
@@ -473,10 +556,17 @@ def test_residual_series_is_the_residual_wide(beta, fill):
             if not K.takes_series(vmax, vmin, lo, beta):
                 continue
             taken += 1
-            for x in (0.0, -0.5, lo * 0.5, lo):
+            for x, given in itertools.product((0.0, -0.5, lo * 0.5, lo), (False, True)):
                 scr = K.wide_scratch(C)
+                e = scr[6, :0]
+                if given:  # exp(z) as softmax_start leaves it, anything past n
+                    scr[6] = fill
+                    K.softmax_start(buf, n, vmax, beta, 2.0**-40, scr, True)
+                    np.testing.assert_allclose(scr[6, :n], np.exp(buf[:n] - vmax), rtol=2 * EPS)
+                    e = scr[6]
+                    small += K.takes_exp_small(vmin - vmax, x, beta)
                 q = np.full(C + LANES, fill)
-                got = K.residual_series(buf, q, n, vmax, x, beta, vmin - vmax, scr)
+                got = K.residual_series(buf, q, n, vmax, x, beta, vmin - vmax, scr, e)
                 inv_s = scr[1, :n].copy()
                 qw = np.full(C + LANES, fill)
                 want = K.residual_wide(buf, qw, n, vmax, x, beta, K.wide_scratch(C))
@@ -490,7 +580,7 @@ def test_residual_series_is_the_residual_wide(beta, fill):
                 assert np.all(q[n:n + LANES] == 0.0)
                 np.testing.assert_allclose(inv_s, 1.0 / (1.0 + (buf[:n] - vmax + x) / beta),
                                            rtol=2 * EPS)
-    assert taken >= 3
+    assert taken >= 3 and small >= 3
     # and not where a class may come within (1 - WIDE_SERIES) beta of the edge
     assert not K.takes_series(0.0, -1e4 * WIDE_SERIES * 1.01, 0.0, 1e4)
     assert K.takes_series(0.0, -1e4 * WIDE_SERIES * 0.99, 0.0, 1e4)
@@ -515,6 +605,29 @@ def test_log1p_ratio_is_good_to_an_ulp_with_the_terms_it_is_given(terms, bound):
     assert K.series_terms(-beta * K.SERIES_R5, -1.0, beta) == 9
     assert K.series_terms(-beta * K.SERIES_R9 * 0.9, -1.0, beta) == 9
     assert K.series_terms(-beta * K.SERIES_R9, -1.0, beta) == 12
+
+
+def test_exp_small_is_good_to_an_ulp_over_its_range():
+    """``exp(d)`` by eleven Taylor terms over ``|d| <= EXP_SMALL`` (the ends included),
+    against mpmath; and :func:`takes_exp_small` keeps every class's ``d`` in that range."""
+    mp.mp.dps = 50
+    b = K.EXP_SMALL
+    d = np.concatenate([-b * np.geomspace(1e-20, 1.0, 500), b * np.geomspace(1e-20, 1.0, 500),
+                        [0.0, -0.0]])
+    for di in d:
+        got = K.exp_small(di)
+        want = mp.exp(mp.mpf(di))
+        assert abs(mp.mpf(got) - want) <= EPS * want, di
+    for beta in (1e3, 1e4, 1e6):
+        for zlow in (-0.5, -5.0, -20.0, -40.0):
+            for x in (0.0, -1.0, -7.0):
+                if not K.takes_exp_small(zlow, x, beta):
+                    continue
+                t = np.linspace(zlow + x, 0.0, 2001)
+                r = t / beta
+                dd = beta * np.log1p(r) - t
+                assert np.all(np.abs(dd) <= K.EXP_SMALL), (beta, zlow, x)
+    assert K.takes_exp_small(-20.0, -1.0, 1e4) and not K.takes_exp_small(-20.0, -1.0, 1e3)
 
 
 def test_short_power_picks_the_small_integer_betas():

@@ -144,7 +144,8 @@ def iterations(sizes=HEADLINE, betas=ITER_BETAS, dtype="float32", rows=1024):
 @functools.lru_cache(maxsize=1)
 def _collect_kernel():
     """A prange batch running only the candidate pass on every row, as the numba backend runs
-    it (``_kernels.collect``, or ``collect_wide`` for rows of ``config.DENSE_MIN`` classes)."""
+    it (``_kernels.collect``, or ``collect_wide`` for rows of ``config.DENSE_MIN`` classes;
+    a row that it copies whole for the SIMD path counts all its classes)."""
     from numba import njit, prange
 
     from .. import _kernels as K
@@ -156,9 +157,10 @@ def _collect_kernel():
         for k in prange((B + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK):
             buf = np.empty(C + LANES)
             idx = np.empty(C + LANES, np.int64)
+            swap = K.takes_wide(C, beta, 0)
             for r in range(k * ROWS_PER_CHUNK, min(B, (k + 1) * ROWS_PER_CHUNK)):
                 if C >= DENSE_MIN:
-                    counts[r] = K.collect_wide(h[r], beta, buf, idx)[0]
+                    counts[r] = K.collect_wide(h[r], beta, buf, idx, swap)[0]
                 else:
                     counts[r] = K.collect(h[r], beta, buf, idx)[0]
 
