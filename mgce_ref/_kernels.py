@@ -20,10 +20,9 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from ._vmath import (_log_core, fma, lane_min, lane_moments, lane_moments_all,
-                     lane_moments_high, lane_sum,
-                     lane_totals, lane_totals_lo, lane_totals_lo_nomin, lane_totals_nomin,
-                     lane_twosum, prefer_512, vexp, vexpf)
+from ._vmath import (_log_core, fma, lane_moments, lane_moments_all, lane_moments_high,
+                     lane_sum, lane_totals, lane_totals_lo, lane_totals_lo_nomin,
+                     lane_totals_nomin, lane_twosum, prefer_512, vexp, vexpf)
 from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, ROUGH_BETA_MAX, SERIES_CUTOFF,
                      SHORT_INT_BETA_MAX, SINGLE_START_RTOL, SOFTMAX_START_BETA, TANGENT_TABLE,
                      WHOLE_MIN, WIDE_SERIES, WIDE_MIN)

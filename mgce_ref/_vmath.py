@@ -247,6 +247,26 @@ def vlog1p(r):
 LANES = 8
 
 
+def _loop_head(builder, start, end, name):
+    """Open a loop over ``[start, end)`` in LLVM IR: ``(pre, loop, after, o)``, the block
+    before it, its body (the builder left there), the block after it and the offset's phi
+    (its incoming values are the caller's to add, with the loop's own phis)."""
+    pre = builder.block
+    loop = builder.append_basic_block(name + ".loop")
+    after = builder.append_basic_block(name + ".after")
+    builder.cbranch(builder.icmp_signed("<", start, end), loop, after)
+    builder.position_at_end(loop)
+    return pre, loop, after, builder.phi(ir.IntType(64))
+
+
+def _twosum_ir(builder, s, c, x):
+    """Knuth's TwoSum of vectors, lane by lane (as ``_kernels.add``): ``(s + x, c + err)``."""
+    t = builder.fadd(s, x)
+    bp = builder.fsub(t, s)
+    err = builder.fadd(builder.fsub(s, builder.fsub(t, bp)), builder.fsub(x, bp))
+    return t, builder.fadd(c, err)
+
+
 def _lane_loop(kind):
     def typer(typingctx, acc, a, start, end):
         ok = all(isinstance(t, types.Array) and t.ndim == 1 and t.layout == "C"
@@ -267,20 +287,12 @@ def _lane_loop(kind):
             c_ptr = builder.bitcast(builder.gep(acc_p, [ir.Constant(i64, LANES)]), vp)
             s0 = builder.load(s_ptr, align=8)
             c0 = builder.load(c_ptr, align=8) if kind == "twosum" else None
-            pre = builder.block
-            loop = builder.append_basic_block("lanes.loop")
-            after = builder.append_basic_block("lanes.after")
-            builder.cbranch(builder.icmp_signed("<", start_v, end_v), loop, after)
-            builder.position_at_end(loop)
-            o = builder.phi(i64)
+            pre, loop, after, o = _loop_head(builder, start_v, end_v, "lanes")
             s = builder.phi(vt)
             c = builder.phi(vt) if kind == "twosum" else None
             x = builder.load(builder.bitcast(builder.gep(a_p, [o]), vp), align=8)
-            if kind == "twosum":  # Knuth's TwoSum, lane by lane (as _kernels.add)
-                t = builder.fadd(s, x)
-                bp = builder.fsub(t, s)
-                err = builder.fadd(builder.fsub(s, builder.fsub(t, bp)), builder.fsub(x, bp))
-                c2 = builder.fadd(c, err)
+            if kind == "twosum":
+                t, c2 = _twosum_ir(builder, s, c, x)
             elif kind == "sum":
                 t = builder.fadd(s, x)
             else:  # min of finite values
@@ -341,23 +353,14 @@ def _totals_loop(with_lo, with_min):
             ptrs = [builder.bitcast(builder.gep(acc_p, [ir.Constant(i64, k * LANES)]), vp)
                     for k in range(5)]
             init = [builder.load(ptr, align=8) for ptr in ptrs]
-            pre = builder.block
-            loop = builder.append_basic_block("totals.loop")
-            after = builder.append_basic_block("totals.after")
-            builder.cbranch(builder.icmp_signed("<", start_v, end_v), loop, after)
-            builder.position_at_end(loop)
-            o = builder.phi(i64)
+            pre, loop, after, o = _loop_head(builder, start_v, end_v, "totals")
             cur = [builder.phi(vt) for _ in range(5)]
 
             def load(k):
                 return builder.load(builder.bitcast(builder.gep(data[k], [o]), vp), align=8)
 
             s, c, d, k2, m = cur
-            x = load(1)
-            t = builder.fadd(s, x)  # Knuth's TwoSum, lane by lane (as lane_twosum)
-            bp = builder.fsub(t, s)
-            err = builder.fadd(builder.fsub(s, builder.fsub(t, bp)), builder.fsub(x, bp))
-            c2 = builder.fadd(c, err)
+            t, c2 = _twosum_ir(builder, s, c, load(1))
             if with_lo:
                 c2 = builder.fadd(c2, load(2))
             d2 = builder.fadd(d, load(3))
@@ -435,12 +438,7 @@ def _moments_loop(first, count):
             n_s = splat(n_v, it)
             iota = ir.Constant(it, list(range(LANES)))
             zero = ir.Constant(vt, [0.0] * LANES)
-            pre = builder.block
-            loop = builder.append_basic_block("moments.loop")
-            after = builder.append_basic_block("moments.after")
-            builder.cbranch(builder.icmp_signed("<", ir.Constant(i64, 0), end_v), loop, after)
-            builder.position_at_end(loop)
-            o = builder.phi(i64)
+            pre, loop, after, o = _loop_head(builder, ir.Constant(i64, 0), end_v, "moments")
             sums = [builder.phi(vt) for _ in range(count)]
             ev = builder.load(builder.bitcast(builder.gep(e_p, [o]), et.as_pointer()), align=4)
             if signature.args[1].dtype == types.float32:

@@ -442,17 +442,23 @@ def test_int_sums_plain_are_residual_ints_sums(beta):
     """The sums-only first evaluation (nothing stored, reassociated sums) gives residual_int's
     plain f, f' and curv to the sums' rounding."""
     m = K.int_power(beta)
+    for C, buf, n, vmax, x in wide_points(beta):
+        got = K.int_sums_plain(buf, n, vmax, x, beta, m)
+        q = np.full(C + LANES, np.nan)
+        want = K.residual_int(buf, q, n, vmax, x, beta, m, True, K.wide_scratch(C))
+        assert abs(got[0] - want[0]) <= 4 * n * EPS * (2.0 + abs(want[0]))
+        np.testing.assert_allclose(got[1:], want[1:3], rtol=4 * n * EPS)
+
+
+def wide_points(beta):
+    """``(C, buf, n, vmax, x)``: rows of every kind with two candidates or more, collected,
+    at points across the bracket."""
     for C in (WIDE_MIN, 37, 300):
         for row in rows(C):
             buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
-            if n < 2:
-                continue
-            for x in (0.0, -0.5, K.base(C, beta) * 0.5, K.base(C, beta)):
-                got = K.int_sums_plain(buf, n, vmax, x, beta, m)
-                q = np.full(C + LANES, np.nan)
-                want = K.residual_int(buf, q, n, vmax, x, beta, m, True, K.wide_scratch(C))
-                assert abs(got[0] - want[0]) <= 4 * n * EPS * (2.0 + abs(want[0]))
-                np.testing.assert_allclose(got[1:], want[1:3], rtol=4 * n * EPS)
+            if n >= 2:
+                for x in (0.0, -0.5, K.base(C, beta) * 0.5, K.base(C, beta)):
+                    yield C, buf, n, vmax, x
 
 
 @pytest.mark.parametrize("beta", [2.0, 5.0, 11.0, 100.0, 124.0])
@@ -470,23 +476,18 @@ def test_plain_powers_stay_within_their_bound(beta):
     assert not K.plain_powers(beta, 0.0, -10.0)
     bound = (2.0 * beta + 8.0) * EPS
     m = K.int_power(beta)
-    for C in (WIDE_MIN, 37, 300):
-        for row in rows(C):
-            buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
-            if n < 2:
-                continue
-            for x in (0.0, -0.5, K.base(C, beta) * 0.5, K.base(C, beta)):
-                q = np.full(C + LANES, np.nan)
-                got = K.residual_int(buf, q, n, vmax, x, beta, m, True, K.wide_scratch(C))
-                qe = np.full(C + LANES, np.nan)
-                want = K.residual_int(buf, qe, n, vmax, x, beta, m, False, K.wide_scratch(C))
-                assert abs(got[0] - want[0]) <= bound * want[1]
-                assert abs(got[1] - want[1]) <= bound * want[2]
-                np.testing.assert_allclose(got[2], want[2], rtol=1e-6)  # the bound's scale only
-                assert got[3] == want[3]
-                q_over_s = qe[:n] ** ((beta - 2.0) / (beta - 1.0))
-                assert np.all(np.abs(q[:n] - qe[:n]) <= bound * q_over_s + 2.0**-900)
-                assert np.all(q[n:n + LANES] == 0.0)
+    for C, buf, n, vmax, x in wide_points(beta):
+        q = np.full(C + LANES, np.nan)
+        got = K.residual_int(buf, q, n, vmax, x, beta, m, True, K.wide_scratch(C))
+        qe = np.full(C + LANES, np.nan)
+        want = K.residual_int(buf, qe, n, vmax, x, beta, m, False, K.wide_scratch(C))
+        assert abs(got[0] - want[0]) <= bound * want[1]
+        assert abs(got[1] - want[1]) <= bound * want[2]
+        np.testing.assert_allclose(got[2], want[2], rtol=1e-6)  # the bound's scale only
+        assert got[3] == want[3]
+        q_over_s = qe[:n] ** ((beta - 2.0) / (beta - 1.0))
+        assert np.all(np.abs(q[:n] - qe[:n]) <= bound * q_over_s + 2.0**-900)
+        assert np.all(q[n:n + LANES] == 0.0)
 
 
 def test_collect_wide_only_for_rows_of_a_block_or_more():
