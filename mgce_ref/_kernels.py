@@ -1698,10 +1698,12 @@ def powers_dd(v, qbuf, n, end, vmax, x, beta, m, top, scr):
 def int_sums_plain(v, n, vmax, x, beta, m):
     """``(f, f', curv)`` of :func:`residual_int` in plain float64 for ``beta = m + 1 <= 16``
     (one pass of :data:`POWER_BITS` bits), summed plainly, nothing stored: an evaluation
-    that only sets a step (``rough`` in :func:`newton_wide`). The sums may be reassociated
-    (lane by lane, as LLVM vectorizes them): ``f`` is then good to ``~n eps`` absolute
-    besides the powers' ``(2 beta + 8) eps`` of ``f'``, which moves the step by far less
-    than the next evaluation corrects."""
+    that only sets a step (``rough`` in :func:`newton_wide`). The function may be
+    reassociated (so that LLVM vectorizes its sums, lane by lane): ``f`` is then good to ``~n
+    eps`` absolute besides the powers' ``(2 beta + 8) eps`` of ``f'``, which moves the step by
+    far less than the next evaluation corrects. No stop is decided on it, so whatever LLVM
+    makes of it can cost an iteration, never accuracy: the next evaluation, exact to its own
+    rules, goes on from where the step lands, on either side of the root."""
     prefer_512()
     ib = 1.0 / beta
     b0, b1, b2, b3 = power_bits(m, POWER_BITS)
