@@ -1970,10 +1970,11 @@ def softmax_start(v, n, vmax, beta, rtol, scr, keep):
     z**k`` in lanes (a start needs no compensation), each pass one loop with its sums in
     registers (``_vmath.lane_moments``): ``k = 0..2`` in one, and ``k = 3..6`` in a second
     where the first order is not already close enough (:func:`first_order_start`); below
-    beta = ``MOMENTS_AT_ONCE_BETA``, where it seldom is, all seven in one. Newton takes a start on either side of the root
-    (:func:`newton_wide`). For float32 results (``rtol >= config.SINGLE_START_RTOL``) the
-    ``exp`` is ``_vmath.vexpf``, in float32 lanes (in ``scr[5]``), unless ``keep``; else
-    ``_vmath.vexp``, ``exp(z)`` left in ``scr[6]`` (:func:`residual_series` takes it)."""
+    beta = ``MOMENTS_AT_ONCE_BETA``, where it seldom is, all seven in one. Newton takes a
+    start on either side of the root (:func:`newton_wide`). For float32 results (``rtol >=
+    config.SINGLE_START_RTOL``) the ``exp`` is ``_vmath.vexpf``, in float32 lanes (in
+    ``scr[5]``), unless ``keep``; else ``_vmath.vexp``, ``exp(z)`` left in ``scr[6]``
+    (:func:`residual_series` takes it)."""
     prefer_512()
     end = ((n + LANES - 1) // LANES) * LANES
     acc = scr[4]
