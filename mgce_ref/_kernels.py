@@ -20,9 +20,10 @@ from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic, overload
 
-from ._vmath import (_log_core, fma, lane_moments, lane_moments_all, lane_moments_high,
-                     lane_sum, lane_totals, lane_totals_lo, lane_totals_lo_nomin,
-                     lane_totals_nomin, lane_twosum, prefer_512, vexp, vexpf)
+from ._vmath import (_log_core, as_float, as_int, fma, lane_moments, lane_moments_all,
+                     lane_moments_high, lane_sum, lane_totals, lane_totals_lo,
+                     lane_totals_lo_nomin, lane_totals_nomin, lane_twosum, prefer_512, vexp,
+                     vexpf)
 from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, ROUGH_BETA_MAX, SERIES_CUTOFF,
                      SHORT_INT_BETA_MAX, SINGLE_START_RTOL, SOFTMAX_START_BETA, TANGENT_TABLE,
                      WHOLE_MIN, WIDE_SERIES, WIDE_MIN)
@@ -167,7 +168,7 @@ def _unkey(typingctx, k):
 
 def _compresses():
     """Whether Numba compiles for a CPU with AVX-512F, whose ``vcompresspd`` / ``vpcompressq``
-    do a compress-store (:func:`collect_dense`) in one instruction. Without them (AVX2: a Zen
+    compress a vector in one instruction (:func:`collect_dense`). Without them (AVX2: a Zen
     3 core, 2026-12-06) LLVM spells it out lane by lane, and :func:`collect_dense` took 1.2-2.3x
     the time of :func:`collect`'s test per candidate (C = 100 and 1000, beta = 5 and 11)."""
     try:
@@ -185,7 +186,7 @@ def _compresses():
         return False
 
 
-#: :func:`_compresses`, once: the wide rows' gathering takes compress-stores only then.
+#: :func:`_compresses`, once: the wide rows' gathering takes compresses only then.
 COMPRESS = _compresses()
 
 #: What :func:`solve_pruned` and :func:`solve_wide` leave in their scratch row, per class in
@@ -248,8 +249,12 @@ def _lowest_bit(typingctx, mask):
 def _compress_block(typingctx, row, start, vmax, beta, skip, buf, idx, n):
     """``CHUNK`` entries of a contiguous row from ``start``: those with ``v - vmax > -beta``
     (as float64, the residual's test), bar column ``skip``, stored from ``buf[n]`` in column
-    order with their columns from ``idx[n]`` (AVX-512's compress-store, or LLVM's lowering
-    of it elsewhere); returns the new ``n``."""
+    order with their columns from ``idx[n]``; returns the new ``n``. With :data:`COMPRESS`,
+    AVX-512's compress in a register, then a store of all ``CHUNK`` lanes (``buf`` and
+    ``idx`` need ``start + CHUNK + 1`` entries; those past the new ``n`` hold anything):
+    the compress-store to memory, one instruction too, is microcoded on a Zen 4 core, where
+    it made :func:`collect_dense` 3.1 us a row of 1000 float32 classes at beta = 11 against
+    0.34 us this way (2026-12-07). Elsewhere LLVM's lowering of a compress-store."""
     if not (isinstance(row, types.Array) and row.ndim == 1 and row.layout == "C"
             and row.dtype in (types.float32, types.float64)):
         return None
@@ -286,10 +291,18 @@ def _compress_block(typingctx, row, start, vmax, beta, skip, buf, idx, n):
         bptr = builder.gep(bdata, [nn])
         iptr = builder.gep(idata, [nn])
         for val, ptr, t in ((v, bptr, dv), (cols, iptr, iv)):
-            fnty = ir.FunctionType(ir.VoidType(), [t, ptr.type, mv])
-            name = "llvm.masked.compressstore.v%d%s" % (CHUNK, "f64" if t is dv else "i64")
-            fn = builder.module.globals.get(name) or ir.Function(builder.module, fnty, name)
-            builder.call(fn, [val, ptr, keep])
+            kind = "v%d%s" % (CHUNK, "f64" if t is dv else "i64")
+            if COMPRESS:  # compress in a register, then store all CHUNK lanes
+                fnty = ir.FunctionType(t, [t, t, mv])
+                name = "llvm.x86.avx512.mask.compress." + kind
+                fn = builder.module.globals.get(name) or ir.Function(builder.module, fnty, name)
+                packed = builder.call(fn, [val, ir.Constant(t, ir.Undefined), keep])
+                builder.store(packed, builder.bitcast(ptr, t.as_pointer()), align=1)
+            else:
+                fnty = ir.FunctionType(ir.VoidType(), [t, ptr.type, mv])
+                name = "llvm.masked.compressstore." + kind
+                fn = builder.module.globals.get(name) or ir.Function(builder.module, fnty, name)
+                builder.call(fn, [val, ptr, keep])
         bits = builder.zext(builder.bitcast(keep, ir.IntType(CHUNK)), i64)
         pc = builder.module.declare_intrinsic("llvm.ctpop", [i64], ir.FunctionType(i64, [i64]))
         return builder.add(nn, builder.call(pc, [bits]))
@@ -335,9 +348,9 @@ def collect(row, beta, buf, idx):
     exactly; the others are copied to ``buf`` and their columns to ``idx``: the first maximum
     in ``buf[0]``, then the rest in column order. Returns ``(n, vmax, vmin)`` with the ``n``
     candidates in ``buf[:n]``. (The maximum first takes a data-dependent branch out of every
-    residual evaluation.) The row is finite exactly when ``vmax`` and ``vmin`` are (:func:`finite`):
-    the CPU kernels check the logits here, not in a pass of their own; a row that is not
-    finite gets no candidates.
+    residual evaluation.) The row is finite exactly when ``vmax`` and ``vmin`` are
+    (:func:`finite`): the CPU kernels check the logits here, not in a pass of their own; a
+    row that is not finite gets no candidates.
 
     The second pass compares ``BLOCK`` entries at a time with a threshold a little below
     ``vmax - beta`` and looks only at those above it, each tested as the residual computes it,
@@ -425,8 +438,8 @@ def collect_wide(row, beta, buf, idx, swap):
     :func:`copy_swapped` write such rows out.
 
     Where the first ``BLOCK`` classes hold ``BLOCK / 4`` candidates or more (a wide support),
-    the second pass is :func:`collect_dense`'s compress-stores, whose cost does not grow with
-    the candidates (0.5-0.8 ns a class, against 1.7-2.3 for the test per candidate at beta =
+    the second pass is :func:`collect_dense`'s compresses, whose cost does not grow with
+    the candidates (0.3-0.8 ns a class, against 1.7-2.3 for the test per candidate at beta =
     11, C = 100 and 1000; at beta = 1.4, with 3-4 candidates a row, the test costs 0.2-0.6).
     Only where the CPU compresses in one instruction (:data:`COMPRESS`): elsewhere LLVM spells
     a compress-store out lane by lane, and :func:`collect_compact` takes its place from
@@ -495,8 +508,9 @@ def collect_compact(row, beta, vmax, vmin, buf, idx):
 
 @_jit
 def collect_dense(row, beta, vmax, vmin, buf, idx):
-    """:func:`collect_from` by compress-stores, ``CHUNK`` classes at a time (no test per
-    class): the same ``n``, ``buf`` and ``idx``."""
+    """:func:`collect_from` by compresses, ``CHUNK`` classes at a time (no test per
+    class, :func:`_compress_block`): the same ``n``, ``buf`` and ``idx`` (which need ``C + 1``
+    entries)."""
     C = row.shape[0]
     m = first_max(row, vmax)
     buf[0] = vmax
@@ -823,11 +837,20 @@ def newton_step(f, d, beta):
     """Newton's step ``phi / phi'`` for ``phi = (1 + f)**(1/beta) - 1`` from ``f > 0`` and
     ``f'`` of eq. 13: ``beta (1 + f) (1 - (1 + f)**(-1/beta)) / f'`` (``f / f'`` at beta = 1).
     Near the root (``|f| < 1e-4``) the binomial series replaces the ``log1p`` and ``expm1``;
-    its truncation, ``< f**4``, is far below what a Newton step needs. (``f < 0`` after
-    Halley's step went past the root: the step is then negative.)"""
+    its truncation, ``< f**4``, is far below what a Newton step needs. Up to ``|f| <
+    2**-5`` (the first step from a softmax start) the series to ``f**11``, truncation below
+    ``f**12 <= 2**-60``: eleven fma in a chain, against the latency of two library calls.
+    (``f < 0`` after Halley's step went past the root: the step is then negative.)"""
     u = 1.0 / beta
     if abs(f) < 1e-4:
-        g = u * f * (1.0 - (u + 1.0) * f * (0.5 - (u + 2.0) * f * ((1.0 / 6.0) - (u + 3.0) * f * (1.0 / 24.0))))
+        g = u * f * (1.0 - (u + 1.0) * f * (0.5 - (u + 2.0) * f * (
+            (1.0 / 6.0) - (u + 3.0) * f * (1.0 / 24.0))))
+    elif abs(f) < 2.0**-5:
+        # 1 - (1 + f)**-u = u f (1 - (u + 1)/2 f (1 - (u + 2)/3 f (1 - ...)))
+        a = 1.0
+        for k in range(11, 0, -1):
+            a = fma(-(u + k) * (1.0 / (k + 1)) * f, a, 1.0)
+        g = u * f * a
     else:
         g = -math.expm1(-u * math.log1p(f))
     return beta * (1.0 + f) * g / d
@@ -1510,6 +1533,65 @@ def residual_series(v, qbuf, n, vmax, x, beta, zlow, scr, e):
     return f, d, curv, zlow
 
 
+@_jit
+def residual_series_plain(v, qbuf, n, vmax, x, beta, zlow, scr, e):
+    """:func:`residual_series` by ``p = exp(z) exp(x) exp(d)`` (where it
+    :func:`takes_exp_small`, given ``e = exp(z)``) with plain sums in the loop, where
+    :func:`series_plain_sums` allows (float32 results, :func:`series_sums_plain`): the same
+    ``(f, f', curv, zmin)`` but for the sums' rounding, and the same q and ``1 / s`` left
+    behind; nothing else stored. (A function of its own: a flag in :func:`residual_series`
+    cost its other loops 8% at C = 10000.)"""
+    f0, d0, ls0 = residual_term(0.0, x, beta, True)
+    sw = scr[1]
+    qbuf[0] = ls0  # the maximum's log s, as residual_wide leaves it
+    sw[0] = beta / beta_s(0.0, x, beta)
+    end = 1 + ((n - 1 + LANES - 1) // LANES) * LANES
+    sp, sq, sc = series_sums_plain(v, qbuf, sw, n, end, vmax, x, 1.0 / beta,
+                                   series_terms(zlow, x, beta), e, math.exp(x))
+    for c in range(end, n + LANES):
+        qbuf[c] = 0.0
+    return f0 + sp, d0 + sq, d0 / (1.0 + x / beta) + sc, zlow
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+def series_sums_plain(v, qbuf, sw, n, end, vmax, x, ib, terms, e, ex):
+    """:func:`residual_series`'s loop by ``p = exp(z) exp(x) exp(d)`` (``e = exp(z)``, ``ex =
+    exp(x)``) over ``[1, end)`` with its sums in the loop, plain: ``(sum p, sum q, sum q /
+    s)``, q in ``qbuf`` and ``1 / s`` in ``sw`` (0 and 1 past ``n``). The function may be
+    reassociated, so that LLVM vectorizes the sums: they are then good to ``(n + 1) eps`` of
+    ``sum_c p_c`` (:func:`series_plain_sums`)."""
+    prefer_512()
+    sp = 0.0
+    sq = 0.0
+    sc = 0.0
+    for c in range(1, end):
+        t = (v[c] - vmax) + x
+        r = t * ib
+        p = (e[c] * ex) * exp_small(t * r * log1p_ratio_g(r, terms))
+        live = c < n
+        p = p if live else 0.0
+        inv_s = 1.0 / (1.0 + (r if live else 0.0))
+        dq = p * inv_s
+        qbuf[c] = dq
+        sw[c] = inv_s
+        sp += p
+        sq += dq
+        sc += dq * inv_s
+    return sp, sq, sc
+
+
+@_jit
+def series_plain_sums(rtol, x, n):
+    """Whether :func:`residual_series` may sum plainly at ``x`` over ``n`` candidates
+    (:func:`series_sums_plain`): its sums' rounding, ``(n + 1) eps`` of ``sum_c p_c = 1 +
+    f``, and the few ulps of each ``p``, at most ``(n + 4) eps`` of ``f'`` where a stop is
+    decided (near the root, ``f' >= 1``), move the root by at most half the relative rule's
+    ``rtol |x|`` (float32 results: ``|x| >= (n + 4) 2**-11``; never at float64's ``rtol``,
+    as ``|x| <= log C``). The root is then within ``1.5 rtol |x|``, as with
+    :func:`plain_powers`."""
+    return (n + 4.0) * 2.0**-52 <= rtol * abs(x) * 0.5
+
+
 @njit(cache=True, error_model="numpy", inline="always")
 def _series_store(c, p, r, live, pw, qbuf, sw, cw):
     """:func:`residual_series`'s terms of class ``c`` from its ``p`` and ``r = t / beta``
@@ -1694,37 +1776,107 @@ def powers_dd(v, qbuf, n, end, vmax, x, beta, m, top, scr):
         cw[c] = q * sw[c]
 
 
+#: Bits of ``m`` that :func:`int_sums_plain` takes: integer betas up to ``2**SUMS_BITS``.
+SUMS_BITS = 2 * POWER_BITS
+
+
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
 def int_sums_plain(v, n, vmax, x, beta, m):
-    """``(f, f', curv)`` of :func:`residual_int` in plain float64 for ``beta = m + 1 <= 16``
-    (one pass of :data:`POWER_BITS` bits), summed plainly, nothing stored: an evaluation
-    that only sets a step (``rough`` in :func:`newton_wide`). The function may be
-    reassociated (so that LLVM vectorizes its sums, lane by lane): ``f`` is then good to ``~n
-    eps`` absolute besides the powers' ``(2 beta + 8) eps`` of ``f'``, which moves the step by
-    far less than the next evaluation corrects. No stop is decided on it, so whatever LLVM
-    makes of it can cost an iteration, never accuracy: the next evaluation, exact to its own
-    rules, goes on from where the step lands, on either side of the root."""
+    """``(f, f', curv, zmin)`` of :func:`residual_int` in plain float64 for ``beta = m + 1 <=
+    2**SUMS_BITS``, summed plainly, nothing stored: one loop, which LLVM vectorizes (the
+    function may be reassociated; ``zmin``'s bits are compared as integers, ``z <= 0``).
+    The sums are then good to ``(n + 1) eps`` of ``sum_c p_c`` besides the powers' ``(2 beta
+    + 8) eps`` of ``f'``: an evaluation that sets a step (``rough`` in :func:`newton_wide`),
+    or that decides a stop where :func:`plain_sums` allows; q is then made afresh at the root
+    (:func:`q_plain`)."""
     prefer_512()
     ib = 1.0 / beta
-    b0, b1, b2, b3 = power_bits(m, POWER_BITS)
     end = ((n + LANES - 1) // LANES) * LANES
     f = -1.0
     d = 0.0
     curv = 0.0
-    for c in range(end):
+    far = 0  # the largest |z| in the support, by its bits (a min of floats does not vectorize)
+    if m < 1 << POWER_BITS:  # one pass of bits
+        b0, b1, b2, b3 = power_bits(m, POWER_BITS)
+        for c in range(end):
+            z = v[c] - vmax
+            t = z + x
+            live = (t > -beta) & (c < n)
+            s = fma(t, ib, 1.0)
+            s = s if live else 1.0
+            a = plain_step(1.0, s, b0)
+            a = plain_step(a, s, b1)
+            a = plain_step(a, s, b2)
+            q = plain_step(a, s, b3)
+            q = q if live else 0.0
+            f += q * s
+            d += q
+            curv += q / s
+            far = max(far, as_int(abs(z)) if live else 0)
+    else:
+        b0, b1, b2, b3 = power_bits(m, SUMS_BITS)
+        b4, b5, b6, b7 = power_bits(m, POWER_BITS)
+        for c in range(end):
+            z = v[c] - vmax
+            t = z + x
+            live = (t > -beta) & (c < n)
+            s = fma(t, ib, 1.0)
+            s = s if live else 1.0
+            a = plain_step(1.0, s, b0)
+            a = plain_step(a, s, b1)
+            a = plain_step(a, s, b2)
+            a = plain_step(a, s, b3)
+            a = plain_step(a, s, b4)
+            a = plain_step(a, s, b5)
+            a = plain_step(a, s, b6)
+            q = plain_step(a, s, b7)
+            q = q if live else 0.0
+            f += q * s
+            d += q
+            curv += q / s
+            far = max(far, as_int(abs(z)) if live else 0)
+    return f, d, curv, -as_float(far)
+
+
+@_jit
+def plain_sums(beta, rtol, x, n):
+    """Whether :func:`int_sums_plain` may decide a stop at ``x`` for a row of ``n``
+    candidates: :func:`plain_powers`' test with the sums' rounding added, ``(n + 1) eps``
+    of ``sum_c p_c = 1 + f``, which is at most ``f'`` where a stop is decided (near the
+    root; ``f' >= 1`` there): ``(2 beta + 2 n + 10) eps <= rtol |x| / 2``, up to beta =
+    ``2**SUMS_BITS``."""
+    return beta <= min(ROUGH_BETA_MAX, 2.0**SUMS_BITS) and (
+        2.0 * beta + 2.0 * n + 10.0) * 2.0**-52 <= rtol * abs(x) * 0.5
+
+
+@_jit
+def q_plain(v, qbuf, n, vmax, x, beta, m):
+    """Each class's unnormalized q, ``s**(beta - 1)``, at ``x`` in plain float64 (as
+    :func:`powers_plain`: ``(2 beta + 8) eps`` relative; float32 results, where
+    :func:`plain_powers` holds at ``x``), in ``qbuf[:n]``, zeros from there to ``n +
+    LANES``; ``beta = m + 1 <= 2**SUMS_BITS``."""
+    prefer_512()
+    ib = 1.0 / beta
+    b0, b1, b2, b3 = power_bits(m, SUMS_BITS)  # all False below m = 16
+    b4, b5, b6, b7 = power_bits(m, POWER_BITS)
+    high = m >= 1 << POWER_BITS
+    for c in range(n):
         t = (v[c] - vmax) + x
-        live = (t > -beta) & (c < n)
+        live = t > -beta
         s = fma(t, ib, 1.0)
         s = s if live else 0.0
-        a = plain_step(1.0, s, b0)
-        a = plain_step(a, s, b1)
-        a = plain_step(a, s, b2)
-        q = plain_step(a, s, b3)
-        inv_s = 1.0 / (s if live else 1.0)
-        f += q * s
-        d += q
-        curv += q * inv_s
-    return f, d, curv
+        a = 1.0
+        if high:
+            a = plain_step(a, s, b0)
+            a = plain_step(a, s, b1)
+            a = plain_step(a, s, b2)
+            a = plain_step(a, s, b3)
+        a = plain_step(a, s, b4)
+        a = plain_step(a, s, b5)
+        a = plain_step(a, s, b6)
+        qbuf[c] = plain_step(a, s, b7)
+    for c in range(n, n + LANES):
+        qbuf[c] = 0.0
 
 
 @_jit
@@ -1766,7 +1918,8 @@ def move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr):
     for j in range(n):
         u = k * inv_s[j]
         a = -bm1 * u * (1.0 + u * (0.5 + u * ((1.0 / 3.0) + u * 0.25)))
-        e = 1.0 + a * (1.0 + a * (0.5 + a * ((1.0 / 6.0) + a * ((1.0 / 24.0) + a * (1.0 / 120.0)))))
+        e = 1.0 + a * (1.0 + a * (0.5 + a * (
+            (1.0 / 6.0) + a * ((1.0 / 24.0) + a * (1.0 / 120.0)))))
         q = qbuf[j]
         big = (abs(u) >= 1e-4) | (abs(a) >= 1e-3)
         qbuf[j] = q if big else q * e
@@ -1793,8 +1946,10 @@ def solve_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, wa
     ``n``). Returns ``(x, iterations, converged, left)``; every candidate
     stays in ``v[:n]``. With ``want_q`` (and ``tol <= 0``), ``qbuf[:n]`` is left holding each
     class's unnormalized q at ``x`` (``LEFT_Q``), zeros up to ``n + LANES``."""
-    x, it, ok = newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
-                            want_q)
+    x, it, ok, fresh = newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter,
+                                   scr, want_q)
+    if fresh:  # here, not in newton_wide: LLVM compiles newton_wide's other paths better
+        q_afresh(v, qbuf, n, vmax, x, beta, int_power(beta), rtol, scr)
     return x, it, ok, LEFT_Q if tol <= 0.0 and want_q else LEFT_NOTHING
 
 
@@ -1802,9 +1957,10 @@ def solve_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, wa
 def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, want_q):
     """:func:`newton_pruned` on a row with many candidates (``config.WIDE_MIN``): the same
     steps and stopping rules, each evaluation :func:`residual_wide` over all ``n`` candidates
-    (no pruning). Returns ``(x, iterations, converged)``; with ``want_q`` and ``tol <= 0``,
-    ``qbuf[:n]`` holds each class's ``s**(beta - 1)`` at ``x`` (from the last evaluation,
-    moved to ``x`` by :func:`move_q_wide` when the relative rule stopped one step after it).
+    (no pruning). Returns ``(x, iterations, converged, fresh)``; with ``want_q`` and ``tol <=
+    0``, ``qbuf[:n]`` holds each class's ``s**(beta - 1)`` at ``x`` (from the last evaluation,
+    moved to ``x`` by :func:`move_q_wide` when the relative rule stopped one step after it),
+    unless ``fresh``: then the last evaluation stored none, and :func:`solve_wide` makes it.
 
     From ``config.SOFTMAX_START_BETA`` on, Newton starts at :func:`softmax_start` (the
     softmax root corrected for beta to the third order, 1e-2 to 1e-10 from the root where the
@@ -1812,7 +1968,11 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     ``phi`` is convex, so Newton's step from the left lands right of it, and the monotone
     iteration goes on from there (Halley's step first, as from any start right of the root).
     For float64 results at an integer beta up to ``config.ROUGH_BETA_MAX`` the first evaluation
-    takes plain products, and only its step is taken from it (no stop).
+    takes plain products, and only its step is taken from it (no stop). At an integer beta,
+    an evaluation whose plain sums may decide a stop (:func:`plain_sums`: float32 results)
+    is :func:`int_sums_plain`, which stores nothing; q is then made at the root
+    (:func:`q_afresh`, in :func:`solve_wide`): 0.9 ns a class against 2.3 for the stored evaluation and the move
+    (C = 100, beta = 11, a Zen 4 core).
     """
     lo = table[0, 0]
     hi = lo - (vmin - vmax)
@@ -1835,18 +1995,27 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     # more are needed there) takes plain products, as float32 results do
     rough = near and m > 0 and beta <= ROUGH_BETA_MAX and tol <= 0.0 and (
         m < 16 or not plain_powers(beta, rtol, x))
+    stored = True  # whether the last evaluation left q in qbuf
     for it in range(1, max_iter + 1):
         if m:
             plain = tol <= 0.0 and plain_powers(beta, rtol, x)
             rough = rough and it == 1
-            if rough and m < 16:  # a step only: the sums, nothing stored
-                f, d, curv = int_sums_plain(v, n, vmax, x, beta, m)
-                zmin = 0.0
+            # the sums alone, nothing stored: for a step only, or where a stop may be
+            # decided on them (float32 results; q is then made afresh at the root)
+            stored = not ((rough and m < 16) or (plain and plain_sums(beta, rtol, x, n)))
+            if not stored:
+                f, d, curv, zmin = int_sums_plain(v, n, vmax, x, beta, m)
             else:
                 f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain or rough,
                                                 scr)
         elif series:
-            f, d, curv, zmin = residual_series(v, qbuf, n, vmax, x, beta, vmin - vmax, scr, e)
+            if tol <= 0.0 and e.shape[0] > 0 and series_plain_sums(rtol, x, n) and \
+                    takes_exp_small(vmin - vmax, x, beta):
+                f, d, curv, zmin = residual_series_plain(v, qbuf, n, vmax, x, beta, vmin - vmax,
+                                                         scr, e)
+            else:
+                f, d, curv, zmin = residual_series(v, qbuf, n, vmax, x, beta, vmin - vmax, scr,
+                                                   e)
         else:
             f, d, curv, zmin = residual_wide(v, qbuf, n, vmax, x, beta, scr)
         if rough:
@@ -1861,8 +2030,9 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             if it == 1 and x < hi and not near:  # see newton_pruned
                 x = hi
                 continue
-            finish_q_wide(v, qbuf, n, vmax, vmin, x, x, zmin, beta, tol, rtol, want_q, scr)
-            return x, it, True
+            finish_q_wide(v, qbuf, n, vmax, vmin, x, x, zmin, beta, tol, rtol, want_q and stored,
+                          scr)
+            return x, it, True, want_q and not stored
         if f < 0.0:  # left of the root: Newton's step, which lands right of it
             xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False, n)
             left = False
@@ -1871,23 +2041,38 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             left = halley  # Halley's step may pass the root
             halley = False
         if stop:
-            finish_q_wide(v, qbuf, n, vmax, vmin, x, xn, zmin, beta, tol, rtol, want_q, scr)
-            return xn, it, True
+            finish_q_wide(v, qbuf, n, vmax, vmin, x, xn, zmin, beta, tol, rtol,
+                          want_q and stored, scr)
+            return xn, it, True, want_q and not stored
         x = xn
     if not m:
         wide_q_max(qbuf, beta)
-    return x, max_iter, False
+    return x, max_iter, False, want_q and not stored
+
+
+@_jit
+def q_afresh(v, qbuf, n, vmax, x, beta, m, rtol, scr):
+    """Each class's q at ``x`` afresh, zeros from ``n`` to ``n + LANES``, after a last
+    evaluation that stored none (:func:`int_sums_plain`): by plain products where
+    :func:`plain_powers` allows (:func:`q_plain`), else in double-double
+    (:func:`int_terms`)."""
+    if plain_powers(beta, rtol, x):
+        q_plain(v, qbuf, n, vmax, x, beta, m)
+    else:
+        int_terms(v, qbuf, n, vmax, x, beta, m, False, scr)
 
 
 @_jit
 def finish_q_wide(v, qbuf, n, vmax, vmin, x, xn, zmin, beta, tol, rtol, want_q, scr):
     """``qbuf[:n]`` at the root ``xn`` from the last evaluation at ``x`` (:func:`residual_wide`,
-    whose least ``z`` in the support was ``zmin``; the row's least logit is ``vmin``), when q is wanted (``want_q``, ``tol <=
-    0``): the maximum's from its ``log s`` (:func:`wide_q_max`), all moved to ``xn``: by
-    :func:`move_q_near` where :func:`near_move` allows, else afresh by plain products where
-    :func:`residual_int` took them at ``x`` (:func:`powers_plain`: cheaper than the general
-    move, 1.3 against 2.0 ns a class on a Zen 3 core), else by :func:`move_q_wide`; below beta
-    = 2 afresh (:func:`q_fresh_wide`)."""
+    whose least ``z`` in the support was ``zmin``; the row's least logit is ``vmin``), when q
+    is wanted (``want_q``, ``tol <= 0``): the maximum's from its ``log s``
+    (:func:`wide_q_max`), all moved to ``xn``: by :func:`move_q_near` where
+    :func:`near_move` allows, else afresh by plain products where :func:`residual_int` took
+    them at ``x`` (:func:`powers_plain`: cheaper than the general move, 1.3 against 2.0 ns a
+    class on a Zen 3 core), else by :func:`move_q_wide`; below beta = 2 afresh
+    (:func:`q_fresh_wide`). (After an evaluation that stored no q, :func:`q_afresh` makes
+    it at the root instead.)"""
     if tol <= 0.0 and want_q and beta < 2.0:
         q_fresh_wide(v, qbuf, n, vmax, xn, beta)
         return
@@ -1924,8 +2109,9 @@ def move_q_near(qbuf, n, x, xn, beta, scr):
     """:func:`move_q_wide` for a small step (:func:`near_move`): each ``q`` times ``exp(a)``,
     ``a = (beta - 1) log1p(-u)``, ``u = (x - xn) / (beta s)`` (``1 / s`` in ``scr[1]``), both
     by their series to the third order. With ``|a| <= 2**-16`` (so ``|u| <= 2**-16``: beta >=
-    2 here, as q is taken afresh below) the truncations, ``|a| u**3 / 4`` and ``a**4 / 24``, are below ``2**-66``, under the
-    roundings of the product. One pass, no tests: no class crosses the support's edge."""
+    2 here, as q is taken afresh below) the truncations, ``|a| u**3 / 4`` and ``a**4 / 24``,
+    are below ``2**-66``, under the roundings of the product. One pass, no tests: no class
+    crosses the support's edge."""
     prefer_512()
     inv_s = scr[1]
     k = (x - xn) / beta

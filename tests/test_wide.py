@@ -76,8 +76,8 @@ def test_newton_wide_finds_the_scalar_root(beta, rtol):
             if n < 2:
                 continue
             lw = np.full(C + LANES, np.nan)
-            x, it, ok = K.newton_wide(buf, lw, n, vmax, vmin, table, beta, 0.0, rtol,
-                                      NEWTON_MAX_ITER, K.wide_scratch(C), True)
+            x, it, ok, _ = K.solve_wide(buf, lw, n, vmax, vmin, table, beta, 0.0, rtol,
+                                        NEWTON_MAX_ITER, K.wide_scratch(C), True)
             ls = np.empty(C + LANES)
             want, _, _, k = K.newton_pruned(buf.copy(), idx.copy(), ls, n, vmax, vmin, table, beta,
                                             0.0, rtol, NEWTON_MAX_ITER)
@@ -351,8 +351,8 @@ def test_wide_q_below_beta_2_is_good_to_an_ulp_or_two(beta):
         buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
         assert n >= WIDE_MIN
         q = np.full(C + LANES, np.nan)
-        x, _, ok = K.newton_wide(buf, q, n, vmax, vmin, table, beta, 0.0, 2.0**-54,
-                                 NEWTON_MAX_ITER, K.wide_scratch(C), True)
+        x, _, ok, _ = K.solve_wide(buf, q, n, vmax, vmin, table, beta, 0.0, 2.0**-54,
+                                   NEWTON_MAX_ITER, K.wide_scratch(C), True)
         assert ok
         for j in range(n):
             want = K.q_term(buf[j] - vmax, x, beta)
@@ -437,17 +437,58 @@ def test_residual_int_is_exact_but_for_roundings(beta):
         assert d > 0.0 and curv > 0.0
 
 
-@pytest.mark.parametrize("beta", [2.0, 3.0, 5.0, 11.0, 16.0])
+@pytest.mark.parametrize("beta", [2.0, 3.0, 5.0, 11.0, 16.0, 17.0, 100.0, 124.0])
 def test_int_sums_plain_are_residual_ints_sums(beta):
-    """The sums-only first evaluation (nothing stored, reassociated sums) gives residual_int's
-    plain f, f' and curv to the sums' rounding."""
+    """The sums-only evaluation (nothing stored, reassociated sums) gives residual_int's
+    plain f, f' and curv to the sums' rounding, ``(n + 1) eps`` of ``sum p`` (what
+    plain_sums budgets), and its least z in the support exactly; q_plain gives its q, bit
+    for bit, with zeros past n."""
     m = K.int_power(beta)
     for C, buf, n, vmax, x in wide_points(beta):
         got = K.int_sums_plain(buf, n, vmax, x, beta, m)
         q = np.full(C + LANES, np.nan)
         want = K.residual_int(buf, q, n, vmax, x, beta, m, True, K.wide_scratch(C))
-        assert abs(got[0] - want[0]) <= 4 * n * EPS * (2.0 + abs(want[0]))
-        np.testing.assert_allclose(got[1:], want[1:3], rtol=4 * n * EPS)
+        assert abs(got[0] - want[0]) <= (n + 1) * EPS * (1.0 + want[0]) + 4 * EPS
+        np.testing.assert_allclose(got[1:3], want[1:3], rtol=(n + 1) * EPS)
+        assert got[3] == want[3]
+        q2 = np.full(C + LANES, np.nan)
+        K.q_plain(buf, q2, n, vmax, x, beta, m)
+        np.testing.assert_array_equal(q2[:n], q[:n])
+        assert not q2[n:n + LANES].any()
+
+
+def test_series_plain_sums_only_for_float32_rules():
+    rtol32 = NEWTON_RTOL[np.dtype(np.float32)]
+    for n in (12, 100, 10000):
+        edge = (n + 4.0) * 2.0**-11  # (n + 4) eps <= rtol |x| / 2
+        assert K.series_plain_sums(rtol32, -edge, n)
+        assert not K.series_plain_sums(rtol32, -0.99 * edge, n)
+        # never at float64's rule: |x| <= log C
+        assert not K.series_plain_sums(NEWTON_RTOL[np.dtype(np.float64)], -math.log(n), n)
+
+
+def test_plain_sums_add_the_sums_rounding_to_plain_powers():
+    rtol32 = NEWTON_RTOL[np.dtype(np.float32)]
+    for beta, n in ((11.0, 100), (100.0, 12), (124.0, 1000)):
+        edge = (2.0 * beta + 2.0 * n + 10.0) * 2.0**-11  # (...) eps <= rtol |x| / 2
+        assert K.plain_sums(beta, rtol32, -edge, n)
+        assert not K.plain_sums(beta, rtol32, -0.99 * edge, n)
+        assert K.plain_powers(beta, rtol32, -edge)  # a stricter test than plain_powers'
+    assert not K.plain_sums(125.0, rtol32, -100.0, 12)  # beyond ROUGH_BETA_MAX
+    assert not K.plain_sums(11.0, NEWTON_RTOL[np.dtype(np.float64)], -100.0, 12)
+
+
+def test_newton_step_series_is_the_closed_form():
+    """Newton's step from the binomial series (|f| < 2**-5) is the closed form's, against
+    mpmath, to a few ulps at every beta."""
+    mp.mp.dps = 40
+    for beta in (1.0001, 1.4, 2.0, 11.0, 100.0, 1e4, 1e8):
+        fs = np.geomspace(1e-6, 2.0**-5 * 0.999, 60)
+        for f in np.concatenate([fs, -fs, [2.0**-5, -2.0**-5, 0.1]]):
+            got = K.newton_step(f, 1.7, beta)
+            ff, u = mp.mpf(f), 1 / mp.mpf(beta)
+            want = mp.mpf(beta) * (1 + ff) * (1 - (1 + ff) ** (-u)) / mp.mpf(1.7)
+            assert abs(mp.mpf(got) - want) <= 8 * EPS * abs(want), (beta, f)
 
 
 def wide_points(beta):
@@ -538,6 +579,7 @@ def test_collect_wide_is_collect(beta, dt):
                 i3 = np.zeros(C + LANES, np.int64)
                 got = gather(row, beta, want[1], want[2], b3, i3)
                 assert got == want
+                assert np.isnan(b3[C + 1:]).all() and not i3[C + 1:].any()  # C + 1 at most
                 np.testing.assert_array_equal(b3[:n], b1[:n])
                 np.testing.assert_array_equal(i3[:n], i1[:n])
 
@@ -547,9 +589,12 @@ def test_collect_wide_is_collect(beta, dt):
 def test_residual_series_is_the_residual_wide(beta, fill):
     """Rows whose every class stays within WIDE_SERIES of s = 1 over the bracket take
     beta log1p(t / beta) by its series: what the double-double and the log give, to their
-    accuracy (|log p| ulps); given exp(z), by exp(z) exp(x) exp(d) where d is small."""
+    accuracy (|log p| ulps); given exp(z), by exp(z) exp(x) exp(d) where d is small, and
+    there with plain sums (float32's rule, residual_series_plain) too: the same q and 1 / s,
+    the sums to (n + 4) eps of sum p."""
     taken = 0
     small = 0
+    plains = 0
     for C in (WIDE_MIN, 37, 300):
         lo = K.base(C, beta)
         for row in rows(C):
@@ -557,7 +602,8 @@ def test_residual_series_is_the_residual_wide(beta, fill):
             if not K.takes_series(vmax, vmin, lo, beta):
                 continue
             taken += 1
-            for x, given in itertools.product((0.0, -0.5, lo * 0.5, lo), (False, True)):
+            for x, given, plain in itertools.product((0.0, -0.5, lo * 0.5, lo), (False, True),
+                                                     (False, True)):
                 scr = K.wide_scratch(C)
                 e = scr[6, :0]
                 if given:  # exp(z) as softmax_start leaves it, anything past n
@@ -567,12 +613,17 @@ def test_residual_series_is_the_residual_wide(beta, fill):
                     e = scr[6]
                     small += K.takes_exp_small(vmin - vmax, x, beta)
                 q = np.full(C + LANES, fill)
-                got = K.residual_series(buf, q, n, vmax, x, beta, vmin - vmax, scr, e)
+                plain = plain and given and K.takes_exp_small(vmin - vmax, x, beta)
+                plains += plain
+                got = (K.residual_series_plain if plain else K.residual_series)(
+                    buf, q, n, vmax, x, beta, vmin - vmax, scr, e)
                 inv_s = scr[1, :n].copy()
                 qw = np.full(C + LANES, fill)
                 want = K.residual_wide(buf, qw, n, vmax, x, beta, K.wide_scratch(C))
-                np.testing.assert_allclose(got[0], want[0], rtol=1e-14, atol=2e-15)
-                np.testing.assert_allclose(got[1:3], want[1:3], rtol=1e-14)
+                sums = (n + 4) * EPS * (1.0 + want[0]) if plain else 0.0
+                assert abs(got[0] - want[0]) <= 1e-14 * abs(want[0]) + 2e-15 + sums
+                np.testing.assert_allclose(got[1:3], want[1:3],
+                                           rtol=1e-14 + (n + 4) * EPS * plain)
                 assert got[3] == want[3]
                 K.wide_q_max(q, beta)
                 K.wide_q_max(qw, beta)
@@ -581,7 +632,7 @@ def test_residual_series_is_the_residual_wide(beta, fill):
                 assert np.all(q[n:n + LANES] == 0.0)
                 np.testing.assert_allclose(inv_s, 1.0 / (1.0 + (buf[:n] - vmax + x) / beta),
                                            rtol=2 * EPS)
-    assert taken >= 3 and small >= 3
+    assert taken >= 3 and small >= 3 and plains >= 3
     # and not where a class may come within (1 - WIDE_SERIES) beta of the edge
     assert not K.takes_series(0.0, -1e4 * WIDE_SERIES * 1.01, 0.0, 1e4)
     assert K.takes_series(0.0, -1e4 * WIDE_SERIES * 0.99, 0.0, 1e4)
