@@ -134,7 +134,8 @@ def report(data, out=None):
 
     out = out or sys.stdout
     m = data["machine"]
-    print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, "
+    core = f" ({m['llvm_cpu']})" if m.get("llvm_cpu") else ""
+    print(f"machine: {m['cpu']}{core}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, "
           f"numba {m['numba']}, torch {m['torch'] or 'absent'} ({m['torch_threads']} threads)", file=out)
     print(results_table(data["results"]), file=out)
     if data["ratios"]:

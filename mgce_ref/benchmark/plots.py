@@ -56,7 +56,8 @@ def _legend(ax, **kw):
 
 def _subtitle(data):
     m = data["machine"]
-    return f"{m['cpu']}, {m['cores']} cores; torch {m['torch'] or 'absent'} ({m['torch_threads']} threads)"
+    core = f" ({m['llvm_cpu']})" if m.get("llvm_cpu") else ""
+    return f"{m['cpu']}{core}, {m['cores']} cores; torch {m['torch'] or 'absent'} ({m['torch_threads']} threads)"
 
 
 def _rows(data, **want):

@@ -338,10 +338,26 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
+def llvm_cpu():
+    """The CPU as Numba's LLVM compiles for it (``znver3``, ``znver4``, ``sapphirerapids``...):
+    a model name such as "AMD EPYC" covers cores with and without AVX-512, whose figures
+    differ."""
+    try:
+        import llvmlite.binding as ll
+
+        return ll.get_host_cpu_name()
+    except Exception:  # noqa: BLE001  (a courtesy, as the GPU's name)
+        return None
+
+
 def machine():
     """The machine and software the numbers belong to."""
+    from .._kernels import COMPRESS
+
     info = {
         "cpu": cpu_model(),
+        "llvm_cpu": llvm_cpu(),
+        "avx512": COMPRESS,
         "cores": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
