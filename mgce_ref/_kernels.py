@@ -1971,8 +1971,8 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     takes plain products, and only its step is taken from it (no stop). At an integer beta,
     an evaluation whose plain sums may decide a stop (:func:`plain_sums`: float32 results)
     is :func:`int_sums_plain`, which stores nothing; q is then made at the root
-    (:func:`q_afresh`, in :func:`solve_wide`): 0.9 ns a class against 2.3 for the stored evaluation and the move
-    (C = 100, beta = 11, a Zen 4 core).
+    (:func:`q_afresh`, in :func:`solve_wide`): 0.9 ns a class against 2.3 for the stored
+    evaluation and the move (C = 100, beta = 11, a Zen 4 core).
     """
     lo = table[0, 0]
     hi = lo - (vmin - vmax)

@@ -135,8 +135,9 @@ def report(data, out=None):
     out = out or sys.stdout
     m = data["machine"]
     core = f" ({m['llvm_cpu']})" if m.get("llvm_cpu") else ""
-    print(f"machine: {m['cpu']}{core}, {m['cores']} cores, Python {m['python']}, numpy {m['numpy']}, "
-          f"numba {m['numba']}, torch {m['torch'] or 'absent'} ({m['torch_threads']} threads)", file=out)
+    print(f"machine: {m['cpu']}{core}, {m['cores']} cores, Python {m['python']}, "
+          f"numpy {m['numpy']}, numba {m['numba']}, "
+          f"torch {m['torch'] or 'absent'} ({m['torch_threads']} threads)", file=out)
     print(results_table(data["results"]), file=out)
     if data["ratios"]:
         print("\nnumba loss_and_grad against MRCpy get_gradient and one softmax pass:", file=out)

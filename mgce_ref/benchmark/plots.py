@@ -57,7 +57,8 @@ def _legend(ax, **kw):
 def _subtitle(data):
     m = data["machine"]
     core = f" ({m['llvm_cpu']})" if m.get("llvm_cpu") else ""
-    return f"{m['cpu']}{core}, {m['cores']} cores; torch {m['torch'] or 'absent'} ({m['torch_threads']} threads)"
+    torch = f"torch {m['torch'] or 'absent'} ({m['torch_threads']} threads)"
+    return f"{m['cpu']}{core}, {m['cores']} cores; {torch}"
 
 
 def _rows(data, **want):
