@@ -1796,46 +1796,38 @@ def int_sums_plain(v, n, vmax, x, beta, m):
     d = 0.0
     curv = 0.0
     far = 0  # the largest |z| in the support, by its bits (a min of floats does not vectorize)
-    if m < 1 << POWER_BITS:  # one pass of bits
-        b0, b1, b2, b3 = power_bits(m, POWER_BITS)
+    b4, b5, b6, b7 = power_bits(m, POWER_BITS)
+    if m < 1 << POWER_BITS:  # one pass of bits: a loop of its own, which LLVM keeps shorter
         for c in range(end):
-            z = v[c] - vmax
-            t = z + x
-            live = (t > -beta) & (c < n)
-            s = fma(t, ib, 1.0)
-            s = s if live else 1.0
-            a = plain_step(1.0, s, b0)
-            a = plain_step(a, s, b1)
-            a = plain_step(a, s, b2)
-            q = plain_step(a, s, b3)
-            q = q if live else 0.0
-            f += q * s
-            d += q
-            curv += q / s
-            far = max(far, as_int(abs(z)) if live else 0)
+            z, live, s = _sums_class(v, c, n, vmax, x, beta, ib)
+            a = plain_step(plain_step(plain_step(1.0, s, b4), s, b5), s, b6)
+            f, d, curv, far = _sums_add(plain_step(a, s, b7), s, z, live, f, d, curv, far)
     else:
         b0, b1, b2, b3 = power_bits(m, SUMS_BITS)
-        b4, b5, b6, b7 = power_bits(m, POWER_BITS)
         for c in range(end):
-            z = v[c] - vmax
-            t = z + x
-            live = (t > -beta) & (c < n)
-            s = fma(t, ib, 1.0)
-            s = s if live else 1.0
-            a = plain_step(1.0, s, b0)
-            a = plain_step(a, s, b1)
-            a = plain_step(a, s, b2)
-            a = plain_step(a, s, b3)
-            a = plain_step(a, s, b4)
-            a = plain_step(a, s, b5)
-            a = plain_step(a, s, b6)
-            q = plain_step(a, s, b7)
-            q = q if live else 0.0
-            f += q * s
-            d += q
-            curv += q / s
-            far = max(far, as_int(abs(z)) if live else 0)
+            z, live, s = _sums_class(v, c, n, vmax, x, beta, ib)
+            a = plain_step(plain_step(plain_step(plain_step(1.0, s, b0), s, b1), s, b2), s, b3)
+            a = plain_step(plain_step(plain_step(a, s, b4), s, b5), s, b6)
+            f, d, curv, far = _sums_add(plain_step(a, s, b7), s, z, live, f, d, curv, far)
     return f, d, curv, -as_float(far)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sums_class(v, c, n, vmax, x, beta, ib):
+    """:func:`int_sums_plain`'s class ``c``: ``(z, live, s)``, ``s = 1`` outside the support
+    and past ``n``."""
+    z = v[c] - vmax
+    t = z + x
+    live = (t > -beta) & (c < n)
+    s = fma(t, ib, 1.0)
+    return z, live, s if live else 1.0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _sums_add(q, s, z, live, f, d, curv, far):
+    """:func:`int_sums_plain`'s sums with one class's ``q`` (0 where not ``live``)."""
+    q = q if live else 0.0
+    return f + q * s, d + q, curv + q / s, max(far, as_int(abs(z)) if live else 0)
 
 
 @_jit
