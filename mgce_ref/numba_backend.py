@@ -215,12 +215,12 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                     K.fill_columns(idx, n, C)
                 pw = scr[0]
                 m = K.int_power(beta)
-                if m:  # p (and q, in wbuf) afresh at the root, by multiplication
-                    plain = K.plain_powers(beta, rtol, x)
-                    K.residual_int(buf, wbuf, n, vmax, x, beta, m, plain, scr)
-                    if not plain:
-                        for j in range(n):
-                            pw[j] += scr[5, j]  # p's low part
+                if m and K.plain_powers(beta, rtol, x):  # p afresh at the root: s**beta
+                    K.q_plain(buf, pw, n, vmax, x, beta, m + 1)
+                elif m:  # p (and q, in wbuf) afresh, in double-double
+                    K.residual_int(buf, wbuf, n, vmax, x, beta, m, False, scr)
+                    for j in range(n):
+                        pw[j] += scr[5, j]  # p's low part
                 else:
                     K.p_wide(buf, n, vmax, x, beta, pw,
                              K.takes_series(vmax, vmin, table[0, 0], beta))

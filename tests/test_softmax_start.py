@@ -86,3 +86,27 @@ def test_the_simd_start_agrees_with_the_short_rows(beta, C):
         assert abs(wide - short) <= bound * (1.0 + abs(short))
         if rtol == 0.0 or keep:  # exp(z) left for residual_series
             np.testing.assert_allclose(scr[6, :n], np.exp(v[:n] - v[0]), rtol=4.5e-16)
+
+
+@pytest.mark.parametrize("beta", [2.0, 5.0, 11.0, 100.0])
+@pytest.mark.parametrize("C", [12, 100, 1000])
+def test_the_float32_start_agrees_with_the_short_rows(beta, C):
+    """``start_single`` (float32 results below ``MOMENTS_AT_ONCE_BETA``: ``z``, ``exp`` and
+    the moments all in float32 lanes) is the same expansion as ``softmax_start_short``, to
+    float32's roundings: ``vexpf``'s 2**-21 and, per lane sum, ``2**-24`` for each of its
+    ``n / 16`` terms and for the reduction across lanes; four times that bounds what reaches
+    the start. Whatever the scratch rows hold (NaN here), the padding past ``n`` adds
+    nothing."""
+    rng = np.random.default_rng(C + int(beta))
+    r32 = NEWTON_RTOL[np.dtype(np.float32)]
+    assert beta < K.MOMENTS_AT_ONCE_BETA
+    for h in (rng.normal(0.0, 3.0, C), rng.normal(0.0, 1.0, C), rng.normal(0.0, 30.0, C)):
+        cand = np.sort(h[h - h.max() > -beta])[::-1]
+        n = cand.shape[0]
+        v = np.full(C + LANES, np.nan)
+        v[:n] = cand
+        scr = np.full_like(K.wide_scratch(C), np.nan)
+        got = K.start_single(v, n, v[0], beta, r32, scr)
+        short = start(h, beta, r32)
+        bound = 4.0 * (2.0**-21 + (n / K.SINGLE_LANES + 8) * 2.0**-24)
+        assert abs(got - short) <= bound * (1.0 + abs(short))
