@@ -2339,8 +2339,8 @@ def start_from_moments(s0, s1, s2, s3, s4, s5, s6, beta, rtol):
     is ``x_inf + x_1/beta + x_2/beta**2 + x_3/beta**3 + O(beta**-4)``: ``log p_c = beta
     log1p(y_c / beta)`` expanded in ``1/beta`` (``y_c = z_c + x``) and ``sum_c p_c = 1``
     solved order by order give ``x_1 = m_2/2``, ``x_2 = m_1 m_2/2 + m_2**2/8 - m_3/3 -
-    m_4/8`` and ``x_3`` below (derived with sympy). ``z <= 0`` and ``x_inf <= 0``, so each
-    ``m_k`` sums terms of one sign from the raw moments ``E_w[z**j]``: no cancellation.
+    m_4/8`` and ``x_3`` (derived with sympy; :func:`third_order_start` sums them as a
+    polynomial in ``x_inf``).
     Measured on ``3 N(0, 1)`` logits, median relative error to the root, first order ->
     third: beta = 11 3.5e-2 -> 2.3e-4 at C = 10, 1.1e-1 -> 2.4e-3 at C = 100; beta = 100
     3.7e-4 -> 2.4e-8 and 1.2e-3 -> 3.6e-7. The third-order start lies right of the root on
@@ -2353,7 +2353,16 @@ def start_from_moments(s0, s1, s2, s3, s4, s5, s6, beta, rtol):
 
 @_jit
 def third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta):
-    """:func:`start_from_moments`'s third order, from ``xs = x_inf = -log s0``."""
+    """:func:`start_from_moments`'s third order, from ``xs = x_inf = -log s0``: ``x_inf + x_1 /
+    beta + x_2 / beta**2 + x_3 / beta**3`` as a polynomial of degree 4 in ``x_inf`` (``x_k``
+    has degree ``k + 1``; coefficients from sympy), whose coefficients come from the raw
+    moments ``a_k = s_k / s0`` alone: they are made while the ``log`` runs, and four ``fma``
+    follow it (44 -> 35 ns of latency on a Zen 4 core). In the ``m_k`` of
+    :func:`start_from_moments`, ``x_3 = m_1**2 m_2/2 + 3 m_1 m_2**2/8 - m_1 m_3/3 - m_1 m_4/8 +
+    m_2**3/24 - 3 m_2**2/8 - 5 m_2 m_3/12 - m_2 m_4/16 + m_4/4 + m_5/6 + m_6/48``; expanded in
+    ``x_inf`` with ``m_k = sum_j C(k, j) a_j x_inf**(k - j)``. Within 6e-15 of a 50-digit
+    evaluation of the ``m_k`` form over ``3 N(0, 1)``, ``N(0, 1)`` and ``30 N(0, 1)`` rows of
+    10 to 10000 classes, where the ``m_k`` form, in float64, was within 1e-13."""
     r = 1.0 / s0
     a1 = s1 * r
     a2 = s2 * r
@@ -2361,23 +2370,29 @@ def third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta):
     a4 = s4 * r
     a5 = s5 * r
     a6 = s6 * r
-    x2s = xs * xs
-    x3s = x2s * xs
-    m1 = a1 + xs
-    m2 = a2 + 2.0 * xs * a1 + x2s
-    m3 = a3 + 3.0 * xs * a2 + 3.0 * x2s * a1 + x3s
-    m4 = a4 + 4.0 * xs * a3 + 6.0 * x2s * a2 + 4.0 * x3s * a1 + x3s * xs
-    m5 = (a5 + 5.0 * xs * a4 + 10.0 * x2s * a3 + 10.0 * x3s * a2 + 5.0 * x3s * xs * a1
-          + x3s * x2s)
-    m6 = (a6 + 6.0 * xs * a5 + 15.0 * x2s * a4 + 20.0 * x3s * a3 + 15.0 * x3s * xs * a2
-          + 6.0 * x3s * x2s * a1 + x3s * x3s)
-    x1 = 0.5 * m2
-    x2 = 0.5 * m1 * m2 + m2 * m2 / 8.0 - m3 / 3.0 - m4 / 8.0
-    x3 = (0.5 * m1 * m1 * m2 + 3.0 * m1 * m2 * m2 / 8.0 - m1 * m3 / 3.0 - m1 * m4 / 8.0
-          + m2 * m2 * m2 / 24.0 - 3.0 * m2 * m2 / 8.0 - 5.0 * m2 * m3 / 12.0 - m2 * m4 / 16.0
-          + m4 / 4.0 + m5 / 6.0 + m6 / 48.0)
-    ib = 1.0 / beta
-    return xs + ib * (x1 + ib * (x2 + ib * x3))
+    a11 = a1 * a1
+    a12 = a1 * a2
+    a22 = a2 * a2
+    # x_2 = x20 + x21 xs + x22 xs**2 + xs**3 / 6, x_3 = x30 + ... + x33 xs**3 + xs**4 / 24
+    x20 = (12.0 * a12 + 3.0 * a22 - 8.0 * a3 - 3.0 * a4) * (1.0 / 24.0)
+    x21 = (2.0 * a11 + a12 - a2 - a3) * 0.5
+    x22 = (a11 + a1 - a2) * 0.5
+    x30 = (24.0 * a11 * a2 + 18.0 * a12 * a2 - 16.0 * a1 * a3 - 6.0 * a1 * a4 + 2.0 * a22 * a2
+           - 18.0 * a22 - 20.0 * a2 * a3 - 3.0 * a2 * a4 + 12.0 * a4 + 8.0 * a5 + a6) * (
+               1.0 / 48.0)
+    x31 = (24.0 * a11 * a1 + 36.0 * a11 * a2 + 6.0 * a12 * a2 - 36.0 * a12 - 32.0 * a1 * a3
+           - 3.0 * a1 * a4 - 21.0 * a22 - 6.0 * a2 * a3 + 16.0 * a3 + 17.0 * a4 + 3.0 * a5) * (
+               1.0 / 24.0)
+    x32 = (6.0 * a11 * a1 + 2.0 * a11 * a2 - 9.0 * a12 - 2.0 * a1 * a3 - a22 + a2 + 3.0 * a3
+           + a4) * 0.25
+    x33 = (2.0 * a11 * a1 - 3.0 * a12 + a1 + a3) * (1.0 / 6.0)
+    ib = 1.0 / beta  # x_1 = a2 / 2 + a1 xs + xs**2 / 2
+    c0 = ib * (0.5 * a2 + ib * (x20 + ib * x30))
+    c1 = 1.0 + ib * (a1 + ib * (x21 + ib * x31))
+    c2 = ib * (0.5 + ib * (x22 + ib * x32))
+    c3 = ib * ib * ((1.0 / 6.0) + ib * x33)
+    c4 = ib * ib * ib * (1.0 / 24.0)
+    return fma(fma(fma(fma(c4, xs, c3), xs, c2), xs, c1), xs, c0)
 
 
 @_jit
