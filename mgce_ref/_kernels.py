@@ -1978,14 +1978,16 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     near = beta >= SOFTMAX_START_BETA
     m = int_power(beta)
     series = not m and takes_series(vmax, vmin, lo, beta)
-    # the series' evaluations take the start's exp(z) (float64, in scr[6])
+    # the series' evaluations take the start's exp(z) (float64, in scr[6]) where exp_small
+    # serves them at every x of the bracket (|x| <= |lo|); else the start need not keep it
+    keep = series and near and takes_exp_small(vmin - vmax, lo, beta)
     if not near:
         x = newton_start_table(v, n, vmax, beta, table)
-    elif rtol >= SINGLE_START_RTOL and not series and beta < MOMENTS_AT_ONCE_BETA:
+    elif rtol >= SINGLE_START_RTOL and not keep and beta < MOMENTS_AT_ONCE_BETA:
         x = start_single(v, n, vmax, beta, rtol, scr)
     else:
-        x = softmax_start(v, n, vmax, beta, rtol, scr, series)
-    e = scr[6] if series and near else scr[6, :0]
+        x = softmax_start(v, n, vmax, beta, rtol, scr, keep)
+    e = scr[6] if keep else scr[6, :0]
     if not x < hi:
         x = hi
     if not x > lo:
