@@ -2248,22 +2248,21 @@ def single_moments(zf, ef, end):
     s5 = s0
     s6 = s0
     for c in range(end):
-        e = ef[c]
-        z = zf[c]
-        e1 = e * z
-        e2 = e1 * z
-        e3 = e2 * z
-        e4 = e3 * z
-        e5 = e4 * z
-        s0 += e
-        s1 += e1
-        s2 += e2
-        s3 += e3
-        s4 += e4
-        s5 += e5
-        s6 += e5 * z
+        s0, s1, s2, s3, s4, s5, s6 = _moments_add(ef[c], zf[c], s0, s1, s2, s3, s4, s5, s6)
     return (np.float64(s0), np.float64(s1), np.float64(s2), np.float64(s3), np.float64(s4),
             np.float64(s5), np.float64(s6))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _moments_add(e, z, s0, s1, s2, s3, s4, s5, s6):
+    """The sums of ``e z**k``, ``k = 0..6``, with one more term (``e`` first: ``e = 0`` keeps
+    every term 0, however large ``z**k``), in the type of ``e`` and ``z``."""
+    e1 = e * z
+    e2 = e1 * z
+    e3 = e2 * z
+    e4 = e3 * z
+    e5 = e4 * z
+    return s0 + e, s1 + e1, s2 + e2, s3 + e3, s4 + e4, s5 + e5, s6 + e5 * z
 
 
 @_jit
@@ -2297,19 +2296,8 @@ def softmax_start_short(v, n, m, vmax, beta, rtol):
     for c in range(n):
         z = float(v[c]) - vmax
         if c != m and z > -beta:
-            e = math.exp(z)  # e first: exp(z) = 0 keeps every term 0, however large z**k
-            e1 = e * z
-            e2 = e1 * z
-            e3 = e2 * z
-            e4 = e3 * z
-            e5 = e4 * z
-            s0 += e
-            s1 += e1
-            s2 += e2
-            s3 += e3
-            s4 += e4
-            s5 += e5
-            s6 += e5 * z
+            s0, s1, s2, s3, s4, s5, s6 = _moments_add(math.exp(z), z, s0, s1, s2, s3, s4, s5,
+                                                      s6)
     return start_from_moments(s0, s1, s2, s3, s4, s5, s6, beta, rtol)
 
 
