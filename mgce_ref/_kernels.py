@@ -2222,8 +2222,9 @@ def start_single(v, n, vmax, beta, rtol, scr):
     end = ((n + SINGLE_LANES - 1) // SINGLE_LANES) * SINGLE_LANES
     zf = scr[5].view(np.float32)
     ef = scr[6].view(np.float32)
-    for c in range(n):
-        zf[c] = np.float32(v[c] - vmax)
+    for c in range(n):  # z below float32's range: its exp is 0, and 0 z**k must stay 0
+        z = v[c] - vmax
+        zf[c] = np.float32(z if z > -1e30 else -1e30)
     for c in range(n, end):
         zf[c] = np.float32(0.0)
     for c in range(end):

@@ -110,3 +110,21 @@ def test_the_float32_start_agrees_with_the_short_rows(beta, C):
         short = start(h, beta, r32)
         bound = 4.0 * (2.0**-21 + (n / K.SINGLE_LANES + 8) * 2.0**-24)
         assert abs(got - short) <= bound * (1.0 + abs(short))
+
+
+def test_the_float32_start_is_finite_where_z_leaves_float32s_range():
+    """A class whose ``z`` lies below float32's range (a spread beyond 3.4e38, possible with
+    float32 logits of both signs) has ``exp(z) = 0``; its ``0 z**k`` must stay 0, not NaN:
+    the start equals the one without that class."""
+    h = np.random.default_rng(3).normal(0.0, 3.0, 40)
+    h[0] = 3.0e38
+    v = np.full(40 + LANES, np.nan)
+    v[0] = h[0]
+    v[1:40] = h[1:] + 3.0e38  # every other class within beta of the maximum ...
+    v[39] = -3.0e38  # ... but this one: z = -6e38
+    r32 = NEWTON_RTOL[np.dtype(np.float32)]
+    scr = np.full_like(K.wide_scratch(40), np.nan)
+    got = K.start_single(v, 40, v[0], 11.0, r32, scr)
+    want = K.start_single(v, 39, v[0], 11.0, r32, scr)
+    assert np.isfinite(got)
+    assert got == want
