@@ -2217,7 +2217,7 @@ def start_single(v, n, vmax, beta, rtol, scr):
     (:func:`single_moments`), twice the lanes of float64. Their rounding, about ``1e-7`` of
     the start (3e-7 at most over ``3 N(0, 1)`` rows of 100 and 1000 classes), is below the
     third order's own error there (``2e-4`` to ``4e-7`` of the root): Newton takes as many
-    steps. 160 -> 141 ns a row at C = 100 and 864 -> 584 at C = 1000 (a Zen 4 core)."""
+    steps. 160 -> 141 ns a row at C = 100 and 864 -> 600 at C = 1000 (a Zen 4 core)."""
     prefer_512()
     end = ((n + SINGLE_LANES - 1) // SINGLE_LANES) * SINGLE_LANES
     zf = scr[5].view(np.float32)
