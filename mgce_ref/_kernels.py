@@ -1585,11 +1585,11 @@ def series_plain_sums(rtol, x, n):
     """Whether :func:`residual_series` may sum plainly at ``x`` over ``n`` candidates
     (:func:`series_sums_plain`): its sums' rounding, ``(n + 1) eps`` of ``sum_c p_c = 1 +
     f``, and the few ulps of each ``p``, at most ``(n + 4) eps`` of ``f'`` where a stop is
-    decided (near the root, ``f' >= 1``), move the root by at most half the relative rule's
-    ``rtol |x|`` (float32 results: ``|x| >= (n + 4) 2**-11``; never at float64's ``rtol``,
-    as ``|x| <= log C``). The root is then within ``1.5 rtol |x|``, as with
+    decided (near the root, ``f' >= 1``), move the root by at most ``rtol max(1, |x|) / 2``
+    (float32 results: ``n <= 2044`` or ``|x| >= (n + 4) 2**-11``; never at float64's
+    ``rtol``, as ``|x| <= log C``). The root is then within ``1.5 rtol max(1, |x|)``, as with
     :func:`plain_powers`."""
-    return (n + 4.0) * 2.0**-52 <= rtol * abs(x) * 0.5
+    return (n + 4.0) * 2.0**-52 <= rtol * max(1.0, abs(x)) * 0.5
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -1838,10 +1838,10 @@ def plain_sums(beta, rtol, x, n):
     """Whether :func:`int_sums_plain` may decide a stop at ``x`` for a row of ``n``
     candidates: :func:`plain_powers`' test with the sums' rounding added, ``(n + 1) eps``
     of ``sum_c p_c = 1 + f``, which is at most ``f'`` where a stop is decided (near the
-    root; ``f' >= 1`` there): ``(2 beta + 2 n + 10) eps <= rtol |x| / 2``, up to beta =
-    ``2**SUMS_BITS``."""
+    root; ``f' >= 1`` there): ``(2 beta + 2 n + 10) eps <= rtol max(1, |x|) / 2``, up to
+    beta = ``2**SUMS_BITS``."""
     return beta <= min(ROUGH_BETA_MAX, 2.0**SUMS_BITS) and (
-        2.0 * beta + 2.0 * n + 10.0) * 2.0**-52 <= rtol * abs(x) * 0.5
+        2.0 * beta + 2.0 * n + 10.0) * 2.0**-52 <= rtol * max(1.0, abs(x)) * 0.5
 
 
 @_jit
@@ -1880,11 +1880,13 @@ def plain_powers(beta, rtol, x):
     """Whether :func:`residual_int` may take its powers at ``x`` in plain float64: up to beta =
     ``config.ROUGH_BETA_MAX`` (beyond it the powers of classes near the support's edge
     underflow), where their rounding, ``(2 beta + 8) eps`` of ``f'`` in ``f``, moves the root
-    by at most half the relative rule's tolerance ``rtol |x|`` (float32 results: ``|x| >= (2
-    beta + 8) 2**-11``, 0.1 at beta = 100; never at float64's ``rtol`` or at 0), so that the
-    root stays within ``1.5 rtol |x|``. Right of the root ``|x|`` is below the root's, so the
-    test there holds at the root too."""
-    return beta <= ROUGH_BETA_MAX and (2.0 * beta + 8.0) * 2.0**-52 <= rtol * abs(x) * 0.5
+    by at most ``rtol max(1, |x|) / 2``, half the relative rule's tolerance where ``|x| >= 1``
+    (float32 results, at every ``x`` up to beta = 124; never at float64's ``rtol``), so that
+    the root stays within ``1.5 rtol max(1, |x|)``: a root near 0 (one class dominating) to
+    ``1.5 rtol`` absolute, ``2**-39.4``, as float32's targets count nu's error (in ulps of
+    ``max(1, max |h|)``) and as q moves with x (``|dq_c / dx| <= 1``)."""
+    return beta <= ROUGH_BETA_MAX and (2.0 * beta + 8.0) * 2.0**-52 <= rtol * max(
+        1.0, abs(x)) * 0.5
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -1941,19 +1943,100 @@ def solve_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, wa
     with the scratch ``scr`` of :func:`wide_scratch`; the rows need ``LANES`` entries past
     ``n``). Returns ``(x, iterations, converged, left)``; every candidate
     stays in ``v[:n]``. With ``want_q`` (and ``tol <= 0``), ``qbuf[:n]`` is left holding each
-    class's unnormalized q at ``x`` (``LEFT_Q``), zeros up to ``n + LANES``."""
+    class's unnormalized q at ``x`` (``LEFT_Q``), zeros up to ``n + LANES``. A row that
+    :func:`takes_series` at a beta with no :func:`int_power` goes to :func:`newton_series`,
+    the others to :func:`newton_wide`."""
+    left = LEFT_Q if tol <= 0.0 and want_q else LEFT_NOTHING
+    if not int_power(beta) and takes_series(vmax, vmin, table[0, 0], beta):
+        x, it, ok = newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter,
+                                  scr, want_q)
+        return x, it, ok, left
     x, it, ok, fresh = newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter,
                                    scr, want_q)
     if fresh:  # here, not in newton_wide: LLVM compiles newton_wide's other paths better
         q_afresh(v, qbuf, n, vmax, x, beta, int_power(beta), rtol, scr)
-    return x, it, ok, LEFT_Q if tol <= 0.0 and want_q else LEFT_NOTHING
+    return x, it, ok, left
+
+
+@_jit
+def newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, want_q):
+    """:func:`newton_wide` for a row that :func:`takes_series` at a beta with no
+    :func:`int_power`: every evaluation :func:`residual_series_plain` or
+    :func:`residual_series`, with the same start, steps, stops and q (moved to the root as
+    :func:`finish_q_wide` moves it), hence the same results, in a function that holds
+    nothing else. Returns ``(x, iterations, converged)``. (Within newton_wide, beside the
+    other evaluations, and with finish_q_wide called, a row took ~90 ns more: C = 100, beta =
+    1e4, float32, one Zen 4 core.)"""
+    lo = table[0, 0]
+    hi = lo - (vmin - vmax)
+    if not hi < 0.0:
+        hi = 0.0
+    zlow = vmin - vmax
+    near = beta >= SOFTMAX_START_BETA
+    # the evaluations take the start's exp(z) (float64, in scr[6]) where exp_small serves
+    # them at every x of the bracket (|x| <= |lo|); else the start need not keep it
+    keep = near and takes_exp_small(zlow, lo, beta)
+    if not near:
+        x = newton_start_table(v, n, vmax, beta, table)
+    elif rtol >= SINGLE_START_RTOL and not keep and beta < MOMENTS_AT_ONCE_BETA:
+        x = start_single(v, n, vmax, beta, rtol, scr)
+    else:
+        x = softmax_start(v, n, vmax, beta, rtol, scr, keep)
+    e = scr[6] if keep else scr[6, :0]
+    if not x < hi:
+        x = hi
+    if not x > lo:
+        x = lo
+    halley = True
+    left = near  # x may lie left of the root (f < 0 is no stop there)
+    for it in range(1, max_iter + 1):
+        if tol <= 0.0 and keep and series_plain_sums(rtol, x, n) and takes_exp_small(
+                zlow, x, beta):
+            f, d, curv, zmin = residual_series_plain(v, qbuf, n, vmax, x, beta, zlow, scr, e)
+        else:
+            f, d, curv, zmin = residual_series(v, qbuf, n, vmax, x, beta, zlow, scr, e)
+        if f <= 0.0 and not (left and f < 0.0):
+            if it == 1 and x < hi and not near:  # see newton_pruned
+                x = hi
+                continue
+            xn = x
+            stop = True
+        elif f < 0.0:  # left of the root: Newton's step, which lands right of it
+            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False, n)
+            left = False
+        else:
+            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n)
+            left = halley  # Halley's step may pass the root
+            halley = False
+        if stop:
+            finish_q_series(v, qbuf, n, vmax, x, xn, zmin, zlow, beta, tol, want_q, scr)
+            return xn, it, True
+        x = xn
+    wide_q_max(qbuf, beta)
+    return x, max_iter, False
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def finish_q_series(v, qbuf, n, vmax, x, xn, zmin, zlow, beta, tol, want_q, scr):
+    """:func:`finish_q_wide` for :func:`newton_series` (no integer power), inlined there (a
+    call cost the row ~25 ns)."""
+    if tol <= 0.0 and want_q and beta < 2.0:
+        q_fresh_wide(v, qbuf, n, vmax, xn, beta)
+        return
+    wide_q_max(qbuf, beta)
+    if tol <= 0.0 and want_q and xn != x:
+        if near_move(x, xn, zmin, zlow, beta):
+            move_q_near(qbuf, n, x, xn, beta, scr)
+        else:
+            move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
 
 
 @_jit
 def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, want_q):
     """:func:`newton_pruned` on a row with many candidates (``config.WIDE_MIN``): the same
     steps and stopping rules, each evaluation :func:`residual_wide` over all ``n`` candidates
-    (no pruning). Returns ``(x, iterations, converged, fresh)``; with ``want_q`` and ``tol <=
+    (no pruning; at an integer beta :func:`residual_int` or :func:`int_sums_plain`; a row
+    that takes the large-beta series is :func:`newton_series`'s). Returns ``(x, iterations, converged, fresh)``; with ``want_q`` and ``tol <=
     0``, ``qbuf[:n]`` holds each class's ``s**(beta - 1)`` at ``x`` (from the last evaluation,
     moved to ``x`` by :func:`move_q_wide` when the relative rule stopped one step after it),
     unless ``fresh``: then the last evaluation stored none, and :func:`solve_wide` makes it.
@@ -1977,17 +2060,12 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
         hi = 0.0
     near = beta >= SOFTMAX_START_BETA
     m = int_power(beta)
-    series = not m and takes_series(vmax, vmin, lo, beta)
-    # the series' evaluations take the start's exp(z) (float64, in scr[6]) where exp_small
-    # serves them at every x of the bracket (|x| <= |lo|); else the start need not keep it
-    keep = series and near and takes_exp_small(vmin - vmax, lo, beta)
     if not near:
         x = newton_start_table(v, n, vmax, beta, table)
-    elif rtol >= SINGLE_START_RTOL and not keep and beta < MOMENTS_AT_ONCE_BETA:
+    elif rtol >= SINGLE_START_RTOL and beta < MOMENTS_AT_ONCE_BETA:
         x = start_single(v, n, vmax, beta, rtol, scr)
     else:
-        x = softmax_start(v, n, vmax, beta, rtol, scr, keep)
-    e = scr[6] if keep else scr[6, :0]
+        x = softmax_start(v, n, vmax, beta, rtol, scr, False)
     if not x < hi:
         x = hi
     if not x > lo:
@@ -2011,14 +2089,6 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             else:
                 f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain or rough,
                                                 scr)
-        elif series:
-            if tol <= 0.0 and e.shape[0] > 0 and series_plain_sums(rtol, x, n) and \
-                    takes_exp_small(vmin - vmax, x, beta):
-                f, d, curv, zmin = residual_series_plain(v, qbuf, n, vmax, x, beta, vmin - vmax,
-                                                         scr, e)
-            else:
-                f, d, curv, zmin = residual_series(v, qbuf, n, vmax, x, beta, vmin - vmax, scr,
-                                                   e)
         else:
             f, d, curv, zmin = residual_wide(v, qbuf, n, vmax, x, beta, scr)
         if rough:

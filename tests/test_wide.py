@@ -13,7 +13,8 @@ import pytest
 
 from mgce_ref import _kernels as K
 from mgce_ref.config import (DENSE_MIN, INT_BETA_MAX, LANES, NEWTON_MAX_ITER, NEWTON_RTOL,
-                             SHORT_INT_BETA_MAX, WHOLE_MIN, WIDE_MIN, WIDE_SERIES)
+                             SHORT_INT_BETA_MAX, SINGLE_START_RTOL, WHOLE_MIN, WIDE_MIN,
+                             WIDE_SERIES)
 
 BETAS = (1.4, 2.0, 5.0, 11.0, 100.0, 1e4, 1e6)
 EPS = float(np.finfo(np.float64).eps)
@@ -83,8 +84,11 @@ def test_newton_wide_finds_the_scalar_root(beta, rtol):
                                             0.0, rtol, NEWTON_MAX_ITER)
             assert ok and it <= 8
             # each within rtol |x| of the root but for its evaluations' rounding: f's terms
-            # carry |log p| ulps on the scalar path (a few ulps of 1, absolute, at tiny |x|)
-            tol = 4 * np.spacing(max(1.0, abs(want))) + 2 * rtol * abs(want)
+            # carry |log p| ulps on the scalar path (a few ulps of 1, absolute, at tiny |x|);
+            # float32's rule, whose plain products and sums move the root by up to half of
+            # rtol max(1, |x|) (K.plain_powers), within 1.5 rtol max(1, |x|)
+            unit = max(1.0, abs(want)) if rtol >= SINGLE_START_RTOL else abs(want)
+            tol = 4 * np.spacing(max(1.0, abs(want))) + 2 * rtol * unit
             assert abs(x - want) <= tol, (C, beta, x, want)
             # lbuf holds q = s**(beta - 1) at x, every class (0 outside the support); plain
             # powers (float32's rule) carry (2 beta + 8) eps of s**(beta - 2) = q / s
@@ -226,7 +230,9 @@ def test_collect_wide_copies_wide_supports_whole_with_two_places_traded(beta, dt
                                   rtol, NEWTON_MAX_ITER, K.wide_scratch(C), True)[0]
                 x2 = K.solve_wide(b2, q2, C, vmax, want[2], table.copy(), beta, 0.0, rtol,
                                   NEWTON_MAX_ITER, K.wide_scratch(C), True)[0]
-                assert abs(x1 - x2) <= 4 * rtol * abs(x1) + 4 * EPS
+                # each within 1.5 rtol |x| of the root (float32's: 1.5 rtol max(1, |x|))
+                unit = max(1.0, abs(x1)) if rtol >= SINGLE_START_RTOL else abs(x1)
+                assert abs(x1 - x2) <= 4 * rtol * unit + 4 * EPS
                 g1 = np.zeros(C)
                 g1[i1[:want[0]]] = q1[:want[0]]
                 g2 = np.empty(C)
@@ -460,9 +466,12 @@ def test_int_sums_plain_are_residual_ints_sums(beta):
 def test_series_plain_sums_only_for_float32_rules():
     rtol32 = NEWTON_RTOL[np.dtype(np.float32)]
     for n in (12, 100, 10000):
-        edge = (n + 4.0) * 2.0**-11  # (n + 4) eps <= rtol |x| / 2
-        assert K.series_plain_sums(rtol32, -edge, n)
-        assert not K.series_plain_sums(rtol32, -0.99 * edge, n)
+        edge = (n + 4.0) * 2.0**-11  # (n + 4) eps <= rtol max(1, |x|) / 2
+        if edge > 1.0:
+            assert K.series_plain_sums(rtol32, -edge, n)
+            assert not K.series_plain_sums(rtol32, -0.99 * edge, n)
+        else:  # at every x, a root near 0 to rtol absolute
+            assert K.series_plain_sums(rtol32, 0.0, n) and K.series_plain_sums(rtol32, -1e-9, n)
         # never at float64's rule: |x| <= log C
         assert not K.series_plain_sums(NEWTON_RTOL[np.dtype(np.float64)], -math.log(n), n)
 
@@ -470,9 +479,12 @@ def test_series_plain_sums_only_for_float32_rules():
 def test_plain_sums_add_the_sums_rounding_to_plain_powers():
     rtol32 = NEWTON_RTOL[np.dtype(np.float32)]
     for beta, n in ((11.0, 100), (100.0, 12), (124.0, 1000)):
-        edge = (2.0 * beta + 2.0 * n + 10.0) * 2.0**-11  # (...) eps <= rtol |x| / 2
-        assert K.plain_sums(beta, rtol32, -edge, n)
-        assert not K.plain_sums(beta, rtol32, -0.99 * edge, n)
+        edge = (2.0 * beta + 2.0 * n + 10.0) * 2.0**-11  # (...) eps <= rtol max(1, |x|) / 2
+        if edge > 1.0:
+            assert K.plain_sums(beta, rtol32, -edge, n)
+            assert not K.plain_sums(beta, rtol32, -0.99 * edge, n)
+        else:  # at every x, a root near 0 to rtol absolute
+            assert K.plain_sums(beta, rtol32, 0.0, n) and K.plain_sums(beta, rtol32, -1e-9, n)
         assert K.plain_powers(beta, rtol32, -edge)  # a stricter test than plain_powers'
     assert not K.plain_sums(125.0, rtol32, -100.0, 12)  # beyond ROUGH_BETA_MAX
     assert not K.plain_sums(11.0, NEWTON_RTOL[np.dtype(np.float64)], -100.0, 12)
@@ -510,9 +522,16 @@ def test_plain_powers_stay_within_their_bound(beta):
     rtol32 = NEWTON_RTOL[np.dtype(np.float32)]
     assert K.plain_powers(beta, rtol32, -1.0)
     assert not K.plain_powers(beta + 1.0, rtol32, -1.0) or beta < 124.0
-    edge = (2.0 * beta + 8.0) * 2.0**-11  # |x| from which they are plain
-    assert K.plain_powers(beta, rtol32, -edge) and not K.plain_powers(beta, rtol32, -0.99 * edge)
-    assert not K.plain_powers(beta, rtol32, -1e-3)  # a dominant class: x near 0
+    # at every x up to beta = 124, a dominant class's root near 0 too (to rtol absolute)
+    assert K.plain_powers(beta, rtol32, -1e-3) and K.plain_powers(beta, rtol32, 0.0)
+    # the test scales rtol by max(1, |x|): at a tighter rtol, plain from |x| = edge > 1 on,
+    # and below |x| = 1 as at 1
+    rtol = 2.0**-48
+    edge = (2.0 * beta + 8.0) * 2.0**-52 / (0.5 * rtol)
+    assert edge > 1.0
+    assert K.plain_powers(beta, rtol, -edge) and not K.plain_powers(beta, rtol, -0.99 * edge)
+    assert K.plain_powers(beta, 1.01 * edge * rtol, -1e-3)
+    assert not K.plain_powers(beta, 0.99 * edge * rtol, -1e-3)
     assert not K.plain_powers(beta, NEWTON_RTOL[np.dtype(np.float64)], -10.0)
     assert not K.plain_powers(beta, 0.0, -10.0)
     bound = (2.0 * beta + 8.0) * EPS
