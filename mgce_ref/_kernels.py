@@ -1947,15 +1947,73 @@ def solve_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, wa
     :func:`takes_series` at a beta with no :func:`int_power` goes to :func:`newton_series`,
     the others to :func:`newton_wide`."""
     left = LEFT_Q if tol <= 0.0 and want_q else LEFT_NOTHING
-    if not int_power(beta) and takes_series(vmax, vmin, table[0, 0], beta):
+    m = int_power(beta)
+    if not m and takes_series(vmax, vmin, table[0, 0], beta):
         x, it, ok = newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter,
                                   scr, want_q)
+        return x, it, ok, left
+    if takes_int_plain(m, beta, tol, rtol, n):
+        x, it, ok = newton_int_plain(v, n, vmax, vmin, table[0, 0], beta, m, rtol, max_iter,
+                                     scr)
+        if want_q:
+            q_plain(v, qbuf, n, vmax, x, beta, m)
         return x, it, ok, left
     x, it, ok, fresh = newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter,
                                    scr, want_q)
     if fresh:  # here, not in newton_wide: LLVM compiles newton_wide's other paths better
-        q_afresh(v, qbuf, n, vmax, x, beta, int_power(beta), rtol, scr)
+        q_afresh(v, qbuf, n, vmax, x, beta, m, rtol, scr)
     return x, it, ok, left
+
+
+@_jit
+def takes_int_plain(m, beta, tol, rtol, n):
+    """Whether :func:`solve_wide` hands a row of ``n`` candidates to :func:`newton_int_plain`:
+    an integer beta (``m = beta - 1 > 0``, :func:`int_power`) from
+    ``config.SOFTMAX_START_BETA`` to ``config.ROUGH_BETA_MAX`` under float32's rule, where
+    :func:`plain_sums` holds at every ``x`` (it does at ``x = 0``, as it scales ``rtol`` by
+    ``max(1, |x|)``: up to ``1019 - beta`` candidates at float32's ``rtol``)."""
+    return (m > 0 and tol <= 0.0 and rtol >= SINGLE_START_RTOL
+            and SOFTMAX_START_BETA <= beta <= ROUGH_BETA_MAX and plain_sums(beta, rtol, 0.0, n))
+
+
+@_jit
+def newton_int_plain(v, n, vmax, vmin, lo, beta, m, rtol, max_iter, scr):
+    """:func:`newton_wide` for a row that :func:`takes_int_plain`, where every evaluation is
+    :func:`int_sums_plain` (plain sums, nothing stored; q is then made at the root by
+    :func:`q_plain`, in :func:`solve_wide`), with the bracket's lower end ``lo``: the same
+    start (:func:`start_single`), steps and stops, hence the same root, in a function that
+    holds nothing else (in newton_wide a row took ~55 ns more: C = 100, beta = 11, a Zen 4
+    core). Returns ``(x, iterations, converged)``."""
+    hi = lo - (vmin - vmax)
+    if not hi < 0.0:
+        hi = 0.0
+    x = start_single(v, n, vmax, beta, rtol, scr)
+    if not x < hi:
+        x = hi
+    if not x > lo:
+        x = lo
+    halley = True
+    left = True  # x may lie left of the root (f < 0 is no stop there)
+    rough = m < 16  # the first evaluation only sets a step (see newton_wide)
+    for it in range(1, max_iter + 1):
+        f, d, curv, zmin = int_sums_plain(v, n, vmax, x, beta, m)
+        if rough and it == 1:
+            x, _ = newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, f > 0.0, n)
+            halley = False
+            continue
+        if f <= 0.0 and not (left and f < 0.0):
+            return x, it, True
+        if f < 0.0:  # left of the root: Newton's step, which lands right of it
+            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, 0.0, rtol, False, n)
+            left = False
+        else:
+            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, 0.0, rtol, halley, n)
+            left = halley  # Halley's step may pass the root
+            halley = False
+        if stop:
+            return xn, it, True
+        x = xn
+    return x, max_iter, False
 
 
 @_jit

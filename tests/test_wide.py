@@ -756,3 +756,40 @@ def test_float64_rough_first_evaluation_keeps_the_root(beta):
     assert np.all(np.abs(nu - nu_full) <= 2 * np.spacing(np.abs(nu_full)))
     assert np.all(info.iterations <= info_full.iterations + 1)
     assert info.iterations.mean() <= info_full.iterations.mean() + 0.1
+
+
+@pytest.mark.parametrize("beta", [2.0, 5.0, 11.0, 16.0, 17.0, 100.0, 124.0])
+def test_newton_int_plain_is_newton_wide(beta):
+    """A row that takes_int_plain (float32's rule, an integer beta up to 124, every x in
+    plain sums' reach) is newton_int_plain's: the same iterates as newton_wide's loop, bit
+    for bit (rows of one dominant class too, whose root lies near 0), and solve_wide leaves
+    q_plain's q at that root."""
+    rtol = NEWTON_RTOL[np.dtype(np.float32)]
+    m = K.int_power(beta)
+    taken = 0
+    for C in (WIDE_MIN, 37, 300, 1100):
+        rng = np.random.default_rng(int(beta) + C)
+        dominant = rng.standard_normal(C)
+        dominant[3] += 40.0
+        for row in rows(C) + [dominant]:
+            buf, idx, n, vmax, vmin = candidates(row, beta, 0.0)
+            if n < WIDE_MIN:
+                continue
+            table = K.row_constants(C, beta)
+            if not K.takes_int_plain(m, beta, 0.0, rtol, n):
+                assert n > 1019 - beta  # plain sums out of reach at x = 0
+                continue
+            taken += 1
+            want = K.newton_wide(buf, np.zeros(C + LANES), n, vmax, vmin, table.copy(), beta,
+                                 0.0, rtol, NEWTON_MAX_ITER, K.wide_scratch(C), True)
+            got = K.newton_int_plain(buf, n, vmax, vmin, table[0, 0], beta, m, rtol,
+                                     NEWTON_MAX_ITER, K.wide_scratch(C))
+            assert got == want[:3] and want[3]  # newton_wide stored no q either
+            q = np.full(C + LANES, np.nan)
+            x = K.solve_wide(buf, q, n, vmax, vmin, table.copy(), beta, 0.0, rtol,
+                             NEWTON_MAX_ITER, K.wide_scratch(C), True)[0]
+            qe = np.full(C + LANES, np.nan)
+            K.q_plain(buf, qe, n, vmax, got[0], beta, m)
+            assert x == got[0]
+            np.testing.assert_array_equal(q[:n + LANES], qe[:n + LANES])
+    assert taken >= 5
