@@ -747,6 +747,37 @@ def newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n):
     return xn, tol > 0.0 and abs(step) <= tol
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def upper_end(lo, vmin, vmax):
+    """Eq. 26's upper end of the bracket, shifted: ``lo - (vmin - vmax)``, at most 0 (``p_max
+    <= 1`` gives ``x <= 0``; also catches an overflowed spread)."""
+    hi = lo - (vmin - vmax)
+    return hi if hi < 0.0 else 0.0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def into_bracket(x, lo, hi):
+    """A start ``x`` drawn into ``[lo, hi]`` (NaN to ``hi``)."""
+    if not x < hi:
+        x = hi
+    if not x > lo:
+        x = lo
+    return x
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def wide_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n):
+    """The SIMD path's step after an evaluation that is no stop at ``x``: ``(x_next, stop,
+    left, halley)``. ``f < 0`` (left of the root): Newton's step, which lands right of it;
+    else Halley's if ``halley`` (the first step), which may pass the root (``left``), else
+    Newton's (:func:`newton_next`)."""
+    if f < 0.0:
+        xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False, n)
+        return xn, stop, False, halley
+    xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n)
+    return xn, stop, halley, False
+
+
 @_jit
 def halley_step(step, f, d, curv, beta):
     """Halley's step on ``phi`` from Newton's ``step = phi / phi'``, drawn back towards Newton's
@@ -1984,14 +2015,7 @@ def newton_int_plain(v, n, vmax, vmin, lo, beta, m, rtol, max_iter, scr):
     start (:func:`start_single`), steps and stops, hence the same root, in a function that
     holds nothing else (in newton_wide a row took ~55 ns more: C = 100, beta = 11, a Zen 4
     core). Returns ``(x, iterations, converged)``."""
-    hi = lo - (vmin - vmax)
-    if not hi < 0.0:
-        hi = 0.0
-    x = start_single(v, n, vmax, beta, rtol, scr)
-    if not x < hi:
-        x = hi
-    if not x > lo:
-        x = lo
+    x = into_bracket(start_single(v, n, vmax, beta, rtol, scr), lo, upper_end(lo, vmin, vmax))
     halley = True
     left = True  # x may lie left of the root (f < 0 is no stop there)
     rough = m < 16  # the first evaluation only sets a step (see newton_wide)
@@ -2003,13 +2027,7 @@ def newton_int_plain(v, n, vmax, vmin, lo, beta, m, rtol, max_iter, scr):
             continue
         if f <= 0.0 and not (left and f < 0.0):
             return x, it, True
-        if f < 0.0:  # left of the root: Newton's step, which lands right of it
-            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, 0.0, rtol, False, n)
-            left = False
-        else:
-            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, 0.0, rtol, halley, n)
-            left = halley  # Halley's step may pass the root
-            halley = False
+        xn, stop, left, halley = wide_next(f, d, curv, zmin, x, lo, beta, 0.0, rtol, halley, n)
         if stop:
             return xn, it, True
         x = xn
@@ -2026,9 +2044,7 @@ def newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
     other evaluations, and with finish_q_wide called, a row took ~90 ns more: C = 100, beta =
     1e4, float32, one Zen 4 core.)"""
     lo = table[0, 0]
-    hi = lo - (vmin - vmax)
-    if not hi < 0.0:
-        hi = 0.0
+    hi = upper_end(lo, vmin, vmax)
     zlow = vmin - vmax
     near = beta >= SOFTMAX_START_BETA
     # the evaluations take the start's exp(z) (float64, in scr[6]) where exp_small serves
@@ -2041,10 +2057,7 @@ def newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
     else:
         x = softmax_start(v, n, vmax, beta, rtol, scr, keep)
     e = scr[6] if keep else scr[6, :0]
-    if not x < hi:
-        x = hi
-    if not x > lo:
-        x = lo
+    x = into_bracket(x, lo, hi)
     halley = True
     left = near  # x may lie left of the root (f < 0 is no stop there)
     for it in range(1, max_iter + 1):
@@ -2059,13 +2072,9 @@ def newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
                 continue
             xn = x
             stop = True
-        elif f < 0.0:  # left of the root: Newton's step, which lands right of it
-            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False, n)
-            left = False
         else:
-            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n)
-            left = halley  # Halley's step may pass the root
-            halley = False
+            xn, stop, left, halley = wide_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley,
+                                               n)
         if stop:
             finish_q_series(v, qbuf, n, vmax, x, xn, zmin, zlow, beta, tol, want_q, scr)
             return xn, it, True
@@ -2113,9 +2122,7 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     evaluation and the move (C = 100, beta = 11, a Zen 4 core).
     """
     lo = table[0, 0]
-    hi = lo - (vmin - vmax)
-    if not hi < 0.0:
-        hi = 0.0
+    hi = upper_end(lo, vmin, vmax)
     near = beta >= SOFTMAX_START_BETA
     m = int_power(beta)
     if not near:
@@ -2124,10 +2131,7 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
         x = start_single(v, n, vmax, beta, rtol, scr)
     else:
         x = softmax_start(v, n, vmax, beta, rtol, scr, False)
-    if not x < hi:
-        x = hi
-    if not x > lo:
-        x = lo
+    x = into_bracket(x, lo, hi)
     halley = True
     left = near  # x may lie left of the root (f < 0 is no stop there)
     # float64 results at an integer beta: the first evaluation from the softmax start (two or
@@ -2164,13 +2168,7 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             if not m or (want_q and stored):  # else finish_q_wide has nothing to do
                 finish_q_wide(v, qbuf, n, vmax, vmin, x, x, zmin, beta, tol, rtol, want_q, scr)
             return x, it, True, want_q and not stored
-        if f < 0.0:  # left of the root: Newton's step, which lands right of it
-            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, False, n)
-            left = False
-        else:
-            xn, stop = newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n)
-            left = halley  # Halley's step may pass the root
-            halley = False
+        xn, stop, left, halley = wide_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n)
         if stop:
             if not m or (want_q and stored):  # (a call not made costs a row ~15 ns)
                 finish_q_wide(v, qbuf, n, vmax, vmin, x, xn, zmin, beta, tol, rtol, want_q, scr)
