@@ -2103,10 +2103,11 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     """:func:`newton_pruned` on a row with many candidates (``config.WIDE_MIN``): the same
     steps and stopping rules, each evaluation :func:`residual_wide` over all ``n`` candidates
     (no pruning; at an integer beta :func:`residual_int` or :func:`int_sums_plain`; a row
-    that takes the large-beta series is :func:`newton_series`'s). Returns ``(x, iterations, converged, fresh)``; with ``want_q`` and ``tol <=
-    0``, ``qbuf[:n]`` holds each class's ``s**(beta - 1)`` at ``x`` (from the last evaluation,
-    moved to ``x`` by :func:`move_q_wide` when the relative rule stopped one step after it),
-    unless ``fresh``: then the last evaluation stored none, and :func:`solve_wide` makes it.
+    that takes the large-beta series is :func:`newton_series`'s). Returns ``(x, iterations,
+    converged, fresh)``; with ``want_q`` and ``tol <= 0``, ``qbuf[:n]`` holds each class's
+    ``s**(beta - 1)`` at ``x`` (from the last evaluation, moved to ``x`` by
+    :func:`move_q_wide` when the relative rule stopped one step after it), unless ``fresh``:
+    then the last evaluation stored none, and :func:`solve_wide` makes it.
 
     From ``config.SOFTMAX_START_BETA`` on, Newton starts at :func:`softmax_start` (the
     softmax root corrected for beta to the third order, 1e-2 to 1e-10 from the root where the

@@ -23,10 +23,9 @@ NEWTON_MAX_ITER = 100
 #: it (plus, where float32 results take plain products, up to half of NEWTON_RTOL * max(1,
 #: |x|) from their rounding, so a root near 0 to 1.5 NEWTON_RTOL absolute, as float32's
 #: targets count nu in ulps of max(1, max |h|): ``_kernels.plain_powers``). float32: 2**-40,
-#: 2**-17 of a float32 ulp: its
-#: results keep all that float32 can hold, and the one or two last steps, which only float64
-#: could see, are not taken. float64:
-#: 2**-54, a quarter of an ulp: the step that would only confirm the root is not taken.
+#: 2**-17 of a float32 ulp: its results keep all that float32 can hold, and the one or two
+#: last steps, which only float64 could see, are not taken. float64: 2**-54, a quarter of an
+#: ulp: the step that would only confirm the root is not taken.
 #: (numpy and exact always solve until a step no longer moves the root.)
 NEWTON_RTOL = {np.dtype(np.float64): 2.0**-54, np.dtype(np.float32): 2.0**-40}
 
