@@ -2013,7 +2013,7 @@ def newton_int_plain(v, n, vmax, vmin, lo, beta, m, rtol, max_iter, scr):
     :func:`int_sums_plain` (plain sums, nothing stored; q is then made at the root by
     :func:`q_plain`, in :func:`solve_wide`), with the bracket's lower end ``lo``: the same
     start (:func:`start_single`), steps and stops, hence the same root, in a function that
-    holds nothing else (in newton_wide a row took ~55 ns more: C = 100, beta = 11, a Zen 4
+    holds nothing else (in newton_wide a row took ~35 ns more: C = 100, beta = 11, a Zen 4
     core). Returns ``(x, iterations, converged)``."""
     x = into_bracket(start_single(v, n, vmax, beta, rtol, scr), lo, upper_end(lo, vmin, vmax))
     halley = True
@@ -2041,7 +2041,7 @@ def newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
     :func:`residual_series`, with the same start, steps, stops and q (moved to the root as
     :func:`finish_q_wide` moves it), hence the same results, in a function that holds
     nothing else. Returns ``(x, iterations, converged)``. (Within newton_wide, beside the
-    other evaluations, and with finish_q_wide called, a row took ~90 ns more: C = 100, beta =
+    other evaluations, and with finish_q_wide called, a row took ~50 ns more: C = 100, beta =
     1e4, float32, one Zen 4 core.)"""
     lo = table[0, 0]
     hi = upper_end(lo, vmin, vmax)
