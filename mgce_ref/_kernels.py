@@ -2085,8 +2085,8 @@ def newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
 
 @njit(cache=True, error_model="numpy", inline="always")
 def finish_q_series(v, qbuf, n, vmax, x, xn, zmin, zlow, beta, tol, want_q, scr):
-    """:func:`finish_q_wide` for :func:`newton_series` (no integer power), inlined there (a
-    call cost the row ~25 ns)."""
+    """:func:`finish_q_wide` at a beta with no integer power (``zlow = vmin - vmax``): its
+    whole work for :func:`newton_series`, inlined there (a call cost the row ~25 ns)."""
     if tol <= 0.0 and want_q and beta < 2.0:
         q_fresh_wide(v, qbuf, n, vmax, xn, beta)
         return
@@ -2203,16 +2203,13 @@ def finish_q_wide(v, qbuf, n, vmax, vmin, x, xn, zmin, beta, tol, rtol, want_q, 
     class on a Zen 3 core), else by :func:`move_q_wide`; below beta = 2 afresh
     (:func:`q_fresh_wide`). (After an evaluation that stored no q, :func:`q_afresh` makes
     it at the root instead.)"""
-    if tol <= 0.0 and want_q and beta < 2.0:
-        q_fresh_wide(v, qbuf, n, vmax, xn, beta)
-        return
     m = int_power(beta)
-    if not m:  # residual_int leaves the maximum's q too
-        wide_q_max(qbuf, beta)
-    if tol <= 0.0 and want_q and xn != x:
+    if not m:  # (residual_int leaves the maximum's q too; integer betas are 2 or more)
+        finish_q_series(v, qbuf, n, vmax, x, xn, zmin, vmin - vmax, beta, tol, want_q, scr)
+    elif tol <= 0.0 and want_q and xn != x:
         if near_move(x, xn, zmin, vmin - vmax, beta):
             move_q_near(qbuf, n, x, xn, beta, scr)
-        elif m and plain_powers(beta, rtol, x) and plain_powers(beta, rtol, xn):
+        elif plain_powers(beta, rtol, x) and plain_powers(beta, rtol, xn):
             int_terms(v, qbuf, n, vmax, xn, beta, m, True, scr)
         else:
             move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr)
