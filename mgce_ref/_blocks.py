@@ -2,7 +2,9 @@
 
 A row of fewer than ``config.WIDE_MIN`` classes is too short for the SIMD path of
 ``_kernels``, which spreads one row's classes over the lanes: its loops end before the vectors
-fill, and one scalar ``exp`` and ``log1p`` per class (glibc's) set its pace. Where
+fill, and one scalar ``exp`` and ``log1p`` per class (glibc's) set its pace. Up to
+``config.BLOCK_MAX_C`` classes (from beta = 3 on) that path's vectors are still mostly idle,
+and its scalar start and steps are paid row by row: such rows take the blocks too. Where
 :func:`takes_blocks` (Newton to machine precision, integer beta or beta from
 ``config.BLOCK_BETA_MIN``) the batch kernels instead take ``LANES`` rows at a time, transposed
 so that lane ``l`` holds row ``l`` (:func:`load`). Each Newton evaluation is then one
@@ -26,7 +28,7 @@ from numba import njit
 
 from . import _kernels as K
 from ._vmath import lane_min, lane_sum, lane_twosum, prefer_512, vexp
-from .config import BLOCK_BETA_MIN, LANES, ROUGH_BETA_MAX, WIDE_MIN
+from .config import BLOCK_BETA_MIN, BLOCK_MAX_C, LANES, ROUGH_BETA_MAX, WIDE_MIN
 
 _jit = njit(cache=True, error_model="numpy")
 
@@ -46,9 +48,11 @@ WIDE, SERIES_ONLY, MIXED = 0, 1, 2
 @_jit
 def takes_blocks(C, beta, method, tol):
     """Whether a batch of ``C``-class rows is solved in blocks (Newton to machine precision,
-    ``tol <= 0``; 2 to ``config.WIDE_MIN - 1`` classes; beta an integer from 2 to
-    ``config.INT_BETA_MAX`` or from ``config.BLOCK_BETA_MIN`` on, finite)."""
-    return (method == 0 and tol <= 0.0 and 2 <= C < WIDE_MIN and beta < math.inf
+    ``tol <= 0``; 2 to ``config.WIDE_MIN - 1`` classes, to ``config.BLOCK_MAX_C`` from beta =
+    3 on; beta an integer from 2 to ``config.INT_BETA_MAX`` or from ``config.BLOCK_BETA_MIN``
+    on, finite)."""
+    most = BLOCK_MAX_C if beta >= 3.0 else WIDE_MIN - 1
+    return (method == 0 and tol <= 0.0 and 2 <= C <= most and beta < math.inf
             and (BLOCK_BETA_MIN <= beta or K.int_power(beta) > 0))
 
 

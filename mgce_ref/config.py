@@ -73,13 +73,25 @@ INT_BETA_MAX = 512.0
 SHORT_INT_BETA_MAX = 32.0
 
 #: From this beta on (finite), and at every integer beta from 2 to ``INT_BETA_MAX``, rows of
-#: fewer than ``WIDE_MIN`` classes are solved ``LANES`` rows at a time, a row to each SIMD
-#: lane (``_blocks``), when Newton runs to machine precision; otherwise one at a time
+#: fewer than ``WIDE_MIN`` classes (up to ``BLOCK_MAX_C`` from beta = 3 on) are solved
+#: ``LANES`` rows at a time, a row to each SIMD lane (``_blocks``), when Newton runs to
+#: machine precision; otherwise one at a time
 #: (``_kernels``'s scalar functions), which prune the classes outside the support: below
 #: beta = 4 few classes of a short row are in it, and the pruned row wins where ``log`` and
 #: ``exp`` are taken (C = 10, float64, 1 thread: 574 vs 751 ns a row at beta = 2.5, 829 vs 704
 #: at 4.5; float32 528 vs 630 at 2.5; AMD EPYC Zen 3, 2026-12-06).
 BLOCK_BETA_MIN = 4.0
+
+#: From beta = 3 on, rows of up to this many classes take the blocks (``_blocks``) rather
+#: than the SIMD path of one row, whose loops over 12 to 30 classes leave most of the vector
+#: idle and whose scalar start and steps are paid row by row. ``loss_and_grad``, 1 thread,
+#: ns a row, SIMD path -> blocks, float32 (float64): C = 12, beta = 5 504 -> 231 (653 -> 307);
+#: C = 24, beta = 3 409 -> 306 (531 -> 487), 5 540 -> 312 (747 -> 467), 37.5 598 -> 547
+#: (829 -> 671), 1e6 378 -> 318 (447 -> 395); C = 28, the first loss, float64 beta = 1e6
+#: 440 -> 465 and beta = 3 560 -> 563; C = 31 float32 beta = 37.5 618 -> 634. At beta = 2,
+#: where a few classes are in the support, the pruned and SIMD paths keep rows from
+#: ``WIDE_MIN`` on (C = 16: 343 -> 388 float64; AMD EPYC Zen 4, 2026-12-07).
+BLOCK_MAX_C = 24
 
 #: Rows of at least this many classes are gathered by ``_kernels.collect_wide``, which picks
 #: compress-stores where the first 64 classes hold 16 candidates or more and the CPU has

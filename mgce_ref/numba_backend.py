@@ -9,7 +9,8 @@ SIMD passes read the row (an integer max/min that also finds NaN and infinities,
 Newton solve runs on the candidates only, shrinking them to the support as it goes, and the
 outputs are written as zeros plus the few support classes. float32 logits are read as float64
 element by element and results rounded once, on store. Rows of fewer than ``WIDE_MIN`` classes
-at an integer beta or from ``BLOCK_BETA_MIN`` on skip all this: ``_blocks`` solves them
+(up to ``BLOCK_MAX_C`` from beta = 3 on) at an integer beta or from ``BLOCK_BETA_MIN`` on skip
+all this: ``_blocks`` solves them
 ``LANES`` at a time, a row to each SIMD lane (:func:`_solve_blocks`, :func:`_forward_blocks`),
 and at beta = inf every row takes the closed form whole (:func:`_softmax_rows`).
 """

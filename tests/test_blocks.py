@@ -10,7 +10,7 @@ import pytest
 
 import mgce_ref
 from mgce_ref import _blocks as Bk
-from mgce_ref.config import BLOCK_BETA_MIN, LANES, NEWTON_RTOL, TOLERANCE, WIDE_MIN
+from mgce_ref.config import BLOCK_BETA_MIN, BLOCK_MAX_C, LANES, NEWTON_RTOL, TOLERANCE, WIDE_MIN
 from mgce_ref.exact import mp_reference
 
 BETAS = (2.0, 2.5, 3.0, 4.5, 5.0, 11.0, 37.3, 100.0, 200.0, 1e4, 1e6)
@@ -52,7 +52,7 @@ def outputs(h, y, beta):
 
 
 @pytest.mark.parametrize("beta", BETAS, ids=str)
-@pytest.mark.parametrize("C", [2, 3, 10, WIDE_MIN - 1])
+@pytest.mark.parametrize("C", [2, 3, 10, WIDE_MIN - 1, BLOCK_MAX_C])
 def test_float64_blocks_match_mpmath(C, beta):
     h = short_rows(C, beta, seed=C)
     y = labels_for(h)
@@ -69,7 +69,7 @@ def test_float64_blocks_match_mpmath(C, beta):
 
 
 @pytest.mark.parametrize("beta", BETAS, ids=str)
-@pytest.mark.parametrize("C", [2, 10])
+@pytest.mark.parametrize("C", [2, 10, BLOCK_MAX_C])
 def test_float32_blocks_within_two_ulps(C, beta):
     h = short_rows(C, beta, seed=10 + C).astype(np.float32)
     y = labels_for(h)
@@ -101,12 +101,13 @@ def test_beta_1e300_is_the_softmax(C):
     np.testing.assert_allclose(got["nu"], want["nu"], rtol=4e-16, atol=0)
 
 
+@pytest.mark.parametrize("C", [7, BLOCK_MAX_C])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("beta", [2.0, 11.0, 37.3, 1e6])
-def test_a_row_gets_the_same_bits_in_any_batch(beta, dtype):
+def test_a_row_gets_the_same_bits_in_any_batch(beta, dtype, C):
     """Alone, in any lane of any block, beside rows that take many steps or none: the same
     outputs, bit for bit (padding lanes and neighbours never reach a row's arithmetic)."""
-    h = short_rows(7, beta, seed=3).astype(dtype)
+    h = short_rows(C, beta, seed=3).astype(dtype)
     y = labels_for(h)
     want = outputs(h, y, beta)
     order = np.random.default_rng(1).permutation(h.shape[0])
@@ -149,7 +150,11 @@ def test_which_rows_take_blocks():
     assert Bk.takes_blocks(10, 2.0, 0, 0.0) and Bk.takes_blocks(10, 3.0, 0, 0.0)  # products
     assert not Bk.takes_blocks(10, 2.5, 0, 0.0)  # pruned rows, log and exp
     assert Bk.takes_blocks(WIDE_MIN - 1, 1e300, 0, 0.0)
-    assert not Bk.takes_blocks(WIDE_MIN, 11.0, 0, 0.0)  # the SIMD path of one row
+    assert Bk.takes_blocks(BLOCK_MAX_C, 1e300, 0, 0.0)
+    assert Bk.takes_blocks(BLOCK_MAX_C, 3.0, 0, 0.0)
+    assert not Bk.takes_blocks(BLOCK_MAX_C + 1, 11.0, 0, 0.0)  # the SIMD path of one row
+    assert Bk.takes_blocks(WIDE_MIN - 1, 2.0, 0, 0.0)
+    assert not Bk.takes_blocks(WIDE_MIN, 2.0, 0, 0.0)  # beta = 2: few classes in the support
     assert not Bk.takes_blocks(1, 11.0, 0, 0.0)
     assert not Bk.takes_blocks(10, math.inf, 0, 0.0)  # a softmax
     assert not Bk.takes_blocks(10, 1.4, 0, 0.0)
