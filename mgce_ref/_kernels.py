@@ -1269,6 +1269,8 @@ def q_term(z, x, beta):
     powers at an integer beta (:func:`int_term`)."""
     if not z + x > -beta:
         return 0.0
+    if beta == 1.0:  # exp(0 log s), log s finite on the support: no log1p and exp a class
+        return 1.0
     ipow = short_power(beta)
     if ipow:
         return int_term(z, x, beta, ipow, False)[2]

@@ -73,6 +73,14 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
         _solve_blocks(h, beta, rtol, max_iter, nu, iterations, converged, bad, table[0, 0], r0,
                       r1)
         return
+    if method == 0 and beta == 1.0 and C == 2:
+        none = np.empty((0, 0))  # the outputs but nu, unwanted
+        _sparsemax_pairs(h, np.empty(0, np.int64), nu, none, none, np.empty(0), none, bad, r0,
+                         r1)
+        for r in range(r0, r1):
+            iterations[r] = 1  # _kernels.threshold's single pass on one or two candidates
+            converged[r] = True
+        return
     if method == 0 and math.isinf(beta):  # the closed form, on whole rows
         none = np.empty((0, 0))  # the outputs but nu, unwanted
         _softmax_rows(h, np.empty(0, np.int64), nu, none, none, np.empty(0), none, bad, r0, r1)
@@ -173,6 +181,9 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
     B, C = h.shape
     if Bk.takes_blocks(C, beta, 0, 0.0):
         _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, table[0, 0], r0, r1)
+        return
+    if beta == 1.0 and C == 2:
+        _sparsemax_pairs(h, labels, nu, p, q, loss, grad, bad, r0, r1)
         return
     if math.isinf(beta):  # the closed form, on whole rows
         _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1)
@@ -275,6 +286,59 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                 out[r] = 0.0
                 for j in range(n):
                     out[r, idx[j]] = K.quotient(wbuf[j], total, scale)
+            if want_q and want_grad:
+                grad[r] = q[r]
+            if want_grad:
+                grad[r, labels[r]] -= 1.0
+        if loss.shape[0] == B:
+            loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
+
+
+@njit(cache=True, error_model="numpy")
+def _sparsemax_pairs(h, labels, nu, p, q, loss, grad, bad, r0, r1):
+    """:func:`_forward_rows` at beta = 1 on rows of 2 classes, bit for bit (its arithmetic,
+    written out for a pair; the outputs and labels as there, wanted when they have B rows).
+
+    ``_kernels.collect`` keeps the other class when ``d = z > -1``; ``_kernels.threshold``
+    then ends in one pass with ``tau = (d - 1) / 2`` (``d > tau`` for every ``d > -1``: the
+    rounding of ``d - 1`` is at most half the spacing of the floats above -1), else with
+    ``tau = -1``, the maximum alone; ``x = -(1 + tau)``. p is ``beta s`` (``p_term``) and q
+    is 1 on the support (``q_term``), normalized by ``quotient``. The general path took ~90 ns
+    a row here, with a call per step; MRCpy's closed form in torch ~25 (2 threads)."""
+    B = h.shape[0]
+    want_p = p.shape[0] == B
+    want_q = q.shape[0] == B
+    want_grad = grad.shape[0] == B
+    has_labels = labels.shape[0] == B
+    for r in range(r0, r1):
+        if has_labels and not 0 <= labels[r] < 2:  # the caller names the label (BadRows)
+            bad[r] = True
+            continue
+        row = h[r]
+        vmax, vmin = K.extrema(row)
+        bad[r] = not K.finite(vmax, vmin)
+        if bad[r]:
+            continue
+        m = 0 if row[0] == vmax else 1  # the first maximum
+        d = np.float64(row[1 - m]) - vmax
+        both = d > -1.0  # collect's test, v - vmax > -beta
+        tau = (d - 1.0) / 2.0 if both else -1.0
+        x = -(1.0 + tau)
+        if nu.shape[0] == B:
+            nu[r] = x - vmax
+        if want_p:
+            p[r, m] = K.p_term(0.0, x, 1.0)
+            p[r, 1 - m] = K.p_term(d, x, 1.0) if both else 0.0
+        if want_q or want_grad:
+            w0 = K.q_term(0.0, x, 1.0)
+            w1 = K.q_term(d, x, 1.0) if both else 0.0
+            total, comp = K.add(0.0, 0.0, w0)
+            total, comp = K.add(total, comp, w1)
+            total += comp
+            scale = 1.0 / total
+            out = q if want_q else grad
+            out[r, m] = K.quotient(w0, total, scale)
+            out[r, 1 - m] = K.quotient(w1, total, scale) if both else 0.0
             if want_q and want_grad:
                 grad[r] = q[r]
             if want_grad:

@@ -336,3 +336,56 @@ def test_a_wide_batch_of_few_rows_is_cut_for_every_thread():
     assert not NB._serial(np.zeros((64, 10000)))
     assert -(-64 // NB._chunk(64)) >= min(64, get_num_threads())
     assert NB._chunk(10**6) == ROWS_PER_CHUNK
+
+
+def pair_rows(dtype):
+    """Rows of 2 classes for beta = 1: random ones, ties (signed zeros too), the other class
+    at, just above and just below the edge of the support (``d = -1``), a large offset."""
+    rng = np.random.default_rng(21)
+    rows = list(rng.standard_normal((200, 2)))
+    one = dtype(1.0)
+    for d in (0.0, -1.0, -np.nextafter(one, dtype(2.0)), -np.nextafter(one, dtype(0.0)), -0.5,
+              -1e-30, -2.0, -1e3):
+        rows += [[0.0, d], [d, 0.0], [3.0, 3.0 + d], [1e6, 1e6 + d]]
+    rows += [[0.0, -0.0], [-0.0, 0.0], [-0.0, -0.0], [5.0, 5.0]]
+    return np.array(rows, dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pairs_at_beta_1_are_the_general_rows(dtype):
+    """beta = 1 on rows of 2 classes takes its own loop (``numba_backend._sparsemax_pairs``):
+    the same bits as the general row path, which a third class far below the others (never a
+    candidate) sends them through, for every output and ``solve_nu`` (one pass each)."""
+    h = pair_rows(dtype)
+    y = np.random.default_rng(22).integers(0, 2, h.shape[0])
+    h3 = np.c_[h, h.min(axis=1) - dtype(10.0)]
+    loss, grad = mgce_ref.loss_and_grad(h, y, 1.0)
+    loss3, grad3 = mgce_ref.loss_and_grad(h3, y, 1.0)
+    np.testing.assert_array_equal(loss, loss3)
+    np.testing.assert_array_equal(grad, grad3[:, :2])
+    assert np.all(grad3[:, 2] == 0.0)
+    for op in (mgce_ref.link, mgce_ref.worst_case):
+        np.testing.assert_array_equal(op(h, 1.0), op(h3, 1.0)[:, :2], err_msg=op.__name__)
+    nu, info = mgce_ref.solve_nu(h, 1.0, full_output=True)
+    nu3, info3 = mgce_ref.solve_nu(h3, 1.0, full_output=True)
+    np.testing.assert_array_equal(nu, nu3)
+    assert np.all(info.iterations == 1) and np.all(info3.iterations == 1)
+    assert info.converged.all()
+    # signs of zero too: assert_array_equal takes -0.0 == 0.0
+    assert np.array_equal(np.signbit(nu), np.signbit(nu3))
+    assert np.array_equal(np.signbit(loss), np.signbit(loss3))
+
+
+def test_q_at_beta_1_is_one_on_the_support():
+    """beta = 1: ``q_term`` answers 1 on the support without the ``exp(0 log s)`` it took
+    before, the same value: ``log s`` is finite wherever ``z + x > -1`` (there ``1 + t`` is
+    exact and positive, its two-sum low part smaller), down to the edge."""
+    rng = np.random.default_rng(5)
+    edge = -1.0 + np.array([2.0**-53, 2.0**-52, 1e-15, 1e-9, 0.25, 0.5, 0.75, 1.0])
+    for t in np.r_[edge, rng.uniform(-1.0, 0.0, 200), -1.0, -1.5]:
+        for z in (0.0, t / 3.0, -1e-300, t):  # t split as z + x several ways
+            x = t - z
+            if not z + x > -1.0:
+                assert K.q_term(z, x, 1.0) == 0.0
+                continue
+            assert K.q_term(z, x, 1.0) == 1.0 == math.exp(0.0 * K.log_s(z, x, 1.0))
