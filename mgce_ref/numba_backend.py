@@ -303,8 +303,9 @@ def _sparsemax_pairs(h, labels, nu, p, q, loss, grad, bad, r0, r1):
     then ends in one pass with ``tau = (d - 1) / 2`` (``d > tau`` for every ``d > -1``: the
     rounding of ``d - 1`` is at most half the spacing of the floats above -1), else with
     ``tau = -1``, the maximum alone; ``x = -(1 + tau)``. p is ``beta s`` (``p_term``) and q
-    is 1 on the support (``q_term``), normalized by ``quotient``. The general path took ~90 ns
-    a row here, with a call per step; MRCpy's closed form in torch ~25 (2 threads)."""
+    is 1 on the support (``q_term``), normalized by ``quotient``. ``(524288, 2)`` float32 on
+    2 threads: 58 ns a row by the general path (a call per step), 9 here; MRCpy's closed form
+    in torch 24-42."""
     B = h.shape[0]
     want_p = p.shape[0] == B
     want_q = q.shape[0] == B
