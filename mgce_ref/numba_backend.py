@@ -333,9 +333,7 @@ def _sparsemax_pairs(h, labels, nu, p, q, loss, grad, bad, r0, r1):
         if want_q or want_grad:
             w0 = K.q_term(0.0, x, 1.0)
             w1 = K.q_term(d, x, 1.0) if both else 0.0
-            total, comp = K.add(0.0, 0.0, w0)
-            total, comp = K.add(total, comp, w1)
-            total += comp
+            total = w0 + w1  # 1 or 2, exactly as the general rows' compensated sum
             scale = 1.0 / total
             out = q if want_q else grad
             out[r, m] = K.quotient(w0, total, scale)

@@ -374,6 +374,14 @@ def test_pairs_at_beta_1_are_the_general_rows(dtype):
     # signs of zero too: assert_array_equal takes -0.0 == 0.0
     assert np.array_equal(np.signbit(nu), np.signbit(nu3))
     assert np.array_equal(np.signbit(loss), np.signbit(loss3))
+    bad = h.copy()
+    bad[7, 1] = np.nan
+    with pytest.raises(ValueError, match="row 7"):
+        mgce_ref.loss_and_grad(bad, y, 1.0)
+    with pytest.raises(ValueError, match="row 7"):
+        mgce_ref.solve_nu(bad, 1.0)
+    with pytest.raises(ValueError, match=r"labels\[5\] = 2"):
+        mgce_ref.loss_and_grad(h, np.where(np.arange(h.shape[0]) == 5, 2, y), 1.0)
 
 
 def test_q_at_beta_1_is_one_on_the_support():
