@@ -1866,6 +1866,52 @@ def _sums_add(a, s, z, live, f, d, curv, far):
     return f + q * s, d + q, curv + a, max(far, as_int(abs(z)) if live else 0)
 
 
+#: Candidates from which a float32 row's first evaluation, a step only, takes float32 lanes
+#: (:func:`int_sums_single`): an evaluation costs 0.17 ns a class less, and the call and
+#: its conversions a few ns more. One Zen 4 core, ``3 N(0, 1)`` rows: 1000 classes at beta
+#: = 11 and 16, 0.95x and 0.90x the time (1.01x and 1.05x with float64 lanes, same run); 100
+#: classes, no gain within the noise (+-3%).
+SINGLE_STEP_MIN = 256
+
+#: Below this an ``s`` counts as 0 in :func:`int_sums_single`: its powers would be subnormal
+#: floats (a microcode assist each) and add under 2**-100 to the sums a step is taken from.
+SINGLE_FLUSH = np.float32(2.0**-12)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+def int_sums_single(zf, end, x, beta, m):
+    """``(f, f', curv)`` of :func:`int_sums_plain` in float32 lanes (16 to a 512-bit
+    register, twice float64's) from :func:`start_single`'s float32 ``z`` (``zf[:end]``,
+    ``-1e30`` past the row's candidates), for ``beta = m + 1 <= 2**POWER_BITS``: for a step
+    only, never a stop (``rough`` in :func:`newton_int_plain`, whose next evaluation, in
+    float64, decides). ``x`` enters as a float32 and its remainder, so that only the terms'
+    roundings count: ``s`` to a few float32 ulps, ``f`` to some ``1e-6``, which moves the
+    step's iterate by about as much; the next evaluation's bound, quadratic in that
+    distance, still stops nearly every row. ``zmin`` is not made: a step without a stop
+    (``rtol = 0`` in :func:`newton_next`) does not read it."""
+    prefer_512()
+    xf = np.float32(x)
+    xl = np.float32(x - np.float64(xf))
+    ib = np.float32(1.0 / beta)
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    f = zero
+    d = zero
+    curv = zero
+    b4, b5, b6, b7 = power_bits(m - 1, POWER_BITS)
+    for c in range(end):
+        s = ((zf[c] + xf) + xl) * ib + one
+        live = s > SINGLE_FLUSH
+        s = s if live else one
+        a = plain_step(plain_step(plain_step(plain_step(one, s, b4), s, b5), s, b6), s, b7)
+        a = a if live else zero
+        q = a * s
+        f += q * s
+        d += q
+        curv += a
+    return np.float64(f) - 1.0, np.float64(d), np.float64(curv)
+
+
 @_jit
 def plain_sums(beta, rtol, x, n):
     """Whether :func:`int_sums_plain` may decide a stop at ``x`` for a row of ``n``
@@ -2017,16 +2063,22 @@ def newton_int_plain(v, n, vmax, vmin, lo, beta, m, rtol, max_iter, scr):
     start (:func:`start_single`), steps and stops, hence the same root, in a function that
     holds nothing else (in newton_wide a row took ~35 ns more: C = 100, beta = 11, a Zen 4
     core). Returns ``(x, iterations, converged)``."""
-    x = into_bracket(start_single(v, n, vmax, beta, rtol, scr), lo, upper_end(lo, vmin, vmax))
+    x, g = start_single(v, n, vmax, beta, rtol, scr)
+    x = into_bracket(spread_start(x, g, v, n, vmax, beta), lo, upper_end(lo, vmin, vmax))
+    end = ((n + SINGLE_LANES - 1) // SINGLE_LANES) * SINGLE_LANES
     halley = True
     left = True  # x may lie left of the root (f < 0 is no stop there)
     rough = m < 16  # the first evaluation only sets a step (see newton_wide)
     for it in range(1, max_iter + 1):
-        f, d, curv, zmin = int_sums_plain(v, n, vmax, x, beta, m)
-        if rough and it == 1:
-            x, _ = newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, f > 0.0, n)
+        if rough and it == 1:  # a step only: from float32 lanes (start_single left zf)
+            if n >= SINGLE_STEP_MIN:
+                f, d, curv = int_sums_single(scr[5].view(np.float32), end, x, beta, m)
+            else:
+                f, d, curv, _ = int_sums_plain(v, n, vmax, x, beta, m)
+            x, _ = newton_next(f, d, curv, 0.0, x, lo, beta, 0.0, 0.0, f > 0.0, n)
             halley = False
             continue
+        f, d, curv, zmin = int_sums_plain(v, n, vmax, x, beta, m)
         if f <= 0.0 and not (left and f < 0.0):
             return x, it, True
         xn, stop, left, halley = wide_next(f, d, curv, zmin, x, lo, beta, 0.0, rtol, halley, n)
@@ -2054,10 +2106,12 @@ def newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
     keep = near and takes_exp_small(zlow, lo, beta)
     if not near:
         x = newton_start_table(v, n, vmax, beta, table)
-    elif rtol >= SINGLE_START_RTOL and not keep and beta < MOMENTS_AT_ONCE_BETA:
-        x = start_single(v, n, vmax, beta, rtol, scr)
     else:
-        x = softmax_start(v, n, vmax, beta, rtol, scr, keep)
+        if rtol >= SINGLE_START_RTOL and not keep and beta < MOMENTS_AT_ONCE_BETA:
+            x, g = start_single(v, n, vmax, beta, rtol, scr)
+        else:
+            x, g = softmax_start(v, n, vmax, beta, rtol, scr, keep)
+        x = spread_start(x, g, v, n, vmax, beta)
     e = scr[6] if keep else scr[6, :0]
     x = into_bracket(x, lo, hi)
     halley = True
@@ -2128,12 +2182,15 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     hi = upper_end(lo, vmin, vmax)
     near = beta >= SOFTMAX_START_BETA
     m = int_power(beta)
+    single = near and rtol >= SINGLE_START_RTOL and beta < MOMENTS_AT_ONCE_BETA
     if not near:
         x = newton_start_table(v, n, vmax, beta, table)
-    elif rtol >= SINGLE_START_RTOL and beta < MOMENTS_AT_ONCE_BETA:
-        x = start_single(v, n, vmax, beta, rtol, scr)
     else:
-        x = softmax_start(v, n, vmax, beta, rtol, scr, False)
+        if single:
+            x, g = start_single(v, n, vmax, beta, rtol, scr)
+        else:
+            x, g = softmax_start(v, n, vmax, beta, rtol, scr, False)
+        x = spread_start(x, g, v, n, vmax, beta)
     x = into_bracket(x, lo, hi)
     halley = True
     left = near  # x may lie left of the root (f < 0 is no stop there)
@@ -2149,7 +2206,11 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             # the sums alone, nothing stored: for a step only, or where a stop may be
             # decided on them (float32 results; q is then made afresh at the root)
             stored = not ((rough and m < 16) or (plain and plain_sums(beta, rtol, x, n)))
-            if not stored:
+            if rough and m < 16 and single and n >= SINGLE_STEP_MIN:  # as newton_int_plain
+                end = ((n + SINGLE_LANES - 1) // SINGLE_LANES) * SINGLE_LANES
+                f, d, curv = int_sums_single(scr[5].view(np.float32), end, x, beta, m)
+                zmin = 0.0  # not read by a step without a stop
+            elif not stored:
                 f, d, curv, zmin = int_sums_plain(v, n, vmax, x, beta, m)
             else:
                 f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain or rough,
@@ -2272,6 +2333,80 @@ def wide_q_max(qbuf, beta):
     qbuf[0] = q_from_log(qbuf[0], beta)
 
 
+#: The largest ``rho`` at which :func:`spread_start` takes the uniform start: beyond it
+#: neither start is close, and the uniform one, often left of the root, cost rows of 1000
+#: classes ``N(0, 1)`` at beta = 5 an evaluation more (3 -> 4), where a cap of 4 kept 94% of
+#: the evaluations the rule spares over rows of 30 to 1000 classes (``s N(0, 1)``, ``s`` from
+#: 0.1 to 3, beta = 2 to 100, both dtypes).
+RHO_MAX = 4.0
+#: :func:`spread_start` weighs the uniform start only from this ``g`` on. The rows whose
+#: evaluations it spares have ``g`` above it (on flat rows ``g`` grows as ``(log n)**2 /
+#: beta``: 3.9 for 30 classes at beta = 3, 4.2 for 100 at beta = 5); below, the uniform
+#: start, where taken, spared no evaluation but cost its pass and a ``log`` (~80 ns of a
+#: 0.41 us row of 100 classes ``0.3 N(0, 1)`` at beta = 11, ``g`` ~ 1.9). The benchmark's
+#: rows (``3 N(0, 1)``) have ``g`` of 0.6-2.3 (medians, up to 1000 classes).
+SPREAD_G = 3.0
+#: Classes :func:`spread_start` looks at first on a wide row (a whole number of its loop's
+#: 32-class steps: 25 ns for 32 classes, where the loop's vector body never ran).
+SPREAD_SAMPLE = 64
+
+
+@_jit
+def spread_start(x, g, v, n, vmax, beta):
+    """The softmax start ``x`` (:func:`softmax_start`, with its parameter ``g``) or, on rows
+    whose logits lie close together, the uniform start, whichever is likely closer.
+
+    The softmax expansion runs in ``g = m_2 / beta``, which grows with ``log n`` on a flat row
+    (every ``u = z + x_inf`` near ``-log n``): at beta = 3 on 1000 classes ``0.3 N(0, 1)`` the
+    start is 0.6 of the root away, and Newton takes five evaluations. There the expansion
+    about equal logits holds instead: with ``a = n**(-1/beta)`` (the root of ``n`` equal
+    logits), ``zbar`` and ``m`` the mean and the variance of the candidates' ``z``, ``sum_c
+    (s_c)**beta = 1`` to second order in ``z - zbar`` gives ``x = beta (a - 1) - zbar - (beta
+    - 1) m / (2 beta a)``, and its parameter is ``rho = (beta - 1) m / (2 beta a**2)``. It is
+    taken where ``rho < g**3 / 64``: over rows of ``s N(0, 1)`` (``s`` from 0.03 to 3, 12 to
+    1000 classes, beta = 2 to 1000) the two starts' errors go as ``rho**1.5`` and ``g**4``,
+    and of the rules ``rho**p < k g**q`` tried this one came closest to the better start:
+    0.03 decades from it on average, 10 times farther on 0.6% of the rows; and where ``rho
+    <= RHO_MAX``. Else ``x`` is kept, but never right of ``beta (a - 1) - zbar``, where ``f
+    >= 0`` on every row (the power mean: ``sum_c [s_c]_+**beta >= n**(1 - beta) (sum_c
+    s_c)**beta = 1`` there). Weighed only from ``g = SPREAD_G`` on, and on a row of more than
+    ``2 SPREAD_SAMPLE`` candidates only where its first ``SPREAD_SAMPLE`` do not already rule
+    the uniform start out; ``a`` (a ``log`` and an ``expm1``, :func:`base`) is made only
+    where ``rho`` might pass, as ``a <= 1`` bounds it below."""
+    if not g >= SPREAD_G:  # the softmax start is close enough
+        return x
+    gate = min(g * g * g * (1.0 / 64.0), RHO_MAX)
+    half = (beta - 1.0) / (2.0 * beta)
+    # a look at the first classes (the maximum, then the others in column order): a spread
+    # row ends here, without a pass over the rest
+    if n > 2 * SPREAD_SAMPLE:
+        if not half * plain_moments(v, SPREAD_SAMPLE, vmax)[1] < 4.0 * gate:
+            return x
+    zbar, m = plain_moments(v, n, vmax)
+    low = half * m  # rho at a = 1, its least
+    if not low < gate:
+        return x
+    b = base(n, beta)  # beta (a - 1)
+    a = 1.0 + b / beta
+    if low < gate * (a * a):
+        return b - zbar - low / a
+    return min(x, b - zbar)
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+def plain_moments(v, n, vmax):
+    """The mean and the variance of ``z = v[:n] - vmax`` (for a start, in lanes)."""
+    prefer_512()
+    t1 = 0.0
+    t2 = 0.0
+    for c in range(n):
+        z = v[c] - vmax
+        t1 += z
+        t2 += z * z
+    mean = t1 / n
+    return mean, max(0.0, t2 / n - mean * mean)
+
+
 #: Below this beta :func:`softmax_start` takes its seven moments in one pass: its first order
 #: is close enough (:func:`first_order_start`) only where ``(m_2 / beta)**4 <= 256 rtol
 #: |x_inf|``, ``m_2 <= 0.004 beta`` or so for float32 results (a row nearly all in one class).
@@ -2280,8 +2415,9 @@ MOMENTS_AT_ONCE_BETA = 256.0
 
 @_jit
 def softmax_start(v, n, vmax, beta, rtol, scr, keep):
-    """Newton's start for large beta: the softmax root ``x_inf = -log sum_c exp(z_c)`` plus
-    its expansion in ``1/beta`` (:func:`start_from_moments`) from the sums of ``exp(z)
+    """``(x, g)``: Newton's start for large beta, the softmax root ``x_inf = -log sum_c
+    exp(z_c)`` plus its expansion in ``1/beta`` (:func:`start_from_moments`; ``g`` is its
+    parameter, :func:`start_and_spread`), from the sums of ``exp(z)
     z**k`` in lanes (a start needs no compensation), each pass one loop with its sums in
     registers (``_vmath.lane_moments``): ``k = 0..2`` in one, and ``k = 3..6`` in a second
     where the first order is not already close enough (:func:`first_order_start`); below
@@ -2318,9 +2454,9 @@ def softmax_start(v, n, vmax, beta, rtol, scr, keep):
         else:
             lane_moments(acc, e64, v, vmax, n, end)
     s0, s1, s2, _ = _lane_totals4(acc)
-    x, close, xs = first_order_start(s0, s1, s2, beta, rtol)
+    x, close, xs, g = first_order_start(s0, s1, s2, beta, rtol)
     if close:
-        return x
+        return x, g
     high = acc[3 * LANES:]
     if not at_once:
         if single:
@@ -2328,7 +2464,7 @@ def softmax_start(v, n, vmax, beta, rtol, scr, keep):
         else:
             lane_moments_high(high, e64, v, vmax, n, end)
     s3, s4, s5, s6 = _lane_totals4(high)
-    return third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta)
+    return third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta), g
 
 
 #: float32 lanes to a 512-bit register: :func:`start_single` pads its rows to a multiple.
@@ -2337,9 +2473,11 @@ SINGLE_LANES = 2 * LANES
 
 @_jit
 def start_single(v, n, vmax, beta, rtol, scr):
-    """:func:`softmax_start` for float32 results below ``MOMENTS_AT_ONCE_BETA``: ``z`` and
-    ``exp(z)`` (``_vmath.vexpf``) in float32 (in ``scr[5]`` and ``scr[6]``, zeros from ``n``
-    to a multiple of ``SINGLE_LANES``) and the seven moments summed in float32 lanes too
+    """:func:`softmax_start` (``(x, g)``) for float32 results below ``MOMENTS_AT_ONCE_BETA``:
+    ``z`` and
+    ``exp(z)`` (``_vmath.vexpf``) in float32 (in ``scr[5]`` and ``scr[6]``; from ``n`` to a
+    multiple of ``SINGLE_LANES``, ``z = -1e30`` and ``exp(z) = 0``, which
+    :func:`int_sums_single` reads on) and the seven moments summed in float32 lanes too
     (:func:`single_moments`), twice the lanes of float64. Their rounding, about ``1e-7`` of
     the start (3e-7 at most over ``3 N(0, 1)`` rows of 100 and 1000 classes), is below the
     third order's own error there (``2e-4`` to ``4e-7`` of the root): Newton takes as many
@@ -2352,13 +2490,13 @@ def start_single(v, n, vmax, beta, rtol, scr):
         z = v[c] - vmax
         zf[c] = np.float32(z if z > -1e30 else -1e30)
     for c in range(n, end):
-        zf[c] = np.float32(0.0)
+        zf[c] = np.float32(-1e30)
     for c in range(end):
         ef[c] = vexpf(zf[c])
     for c in range(n, end):
         ef[c] = np.float32(0.0)
     s0, s1, s2, s3, s4, s5, s6 = single_moments(zf, ef, end)
-    return start_from_moments(s0, s1, s2, s3, s4, s5, s6, beta, rtol)
+    return start_and_spread(s0, s1, s2, s3, s4, s5, s6, beta, rtol)
 
 
 @njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
@@ -2430,10 +2568,11 @@ def softmax_start_short(v, n, m, vmax, beta, rtol):
 
 @_jit
 def first_order_start(s0, s1, s2, beta, rtol):
-    """``(x, close, x_inf)``: the softmax root corrected to first order in ``1/beta``,
+    """``(x, close, x_inf, g)``: the softmax root corrected to first order in ``1/beta``,
     ``x_inf + m_2 / (2 beta)`` (:func:`start_from_moments`), from the sums ``s_k`` of ``exp(z)
     z**k``; whether it is close enough that the higher orders would not spare an evaluation;
-    and the softmax root itself (for :func:`third_order_start`).
+    the softmax root itself (for :func:`third_order_start`); and the expansion's parameter
+    ``g = m_2 / beta`` (for :func:`spread_start`).
 
     Its error is about ``x_2 / beta**2``, some ``g**2 / 4`` with ``g = m_2 / beta`` (median
     over ``3 N(0, 1)`` logits; 1/9 to 9 times that over 99% of them), and one evaluation there
@@ -2444,7 +2583,7 @@ def first_order_start(s0, s1, s2, beta, rtol):
     r = 1.0 / s0
     m2 = s2 * r + xs * (2.0 * (s1 * r) + xs)  # E_w[(z + x_inf)**2]: terms of one sign
     g = m2 / beta
-    return xs + 0.5 * g, (g * g) * (g * g) <= -16.0 * rtol * xs, xs
+    return xs + 0.5 * g, (g * g) * (g * g) <= -16.0 * rtol * xs, xs, g
 
 
 @_jit
@@ -2462,10 +2601,17 @@ def start_from_moments(s0, s1, s2, s3, s4, s5, s6, beta, rtol):
     third: beta = 11 3.5e-2 -> 2.3e-4 at C = 10, 1.1e-1 -> 2.4e-3 at C = 100; beta = 100
     3.7e-4 -> 2.4e-8 and 1.2e-3 -> 3.6e-7. The third-order start lies right of the root on
     most rows of 100 classes or more, left of it on most rows of 10."""
-    x, close, xs = first_order_start(s0, s1, s2, beta, rtol)
+    return start_and_spread(s0, s1, s2, s3, s4, s5, s6, beta, rtol)[0]
+
+
+@_jit
+def start_and_spread(s0, s1, s2, s3, s4, s5, s6, beta, rtol):
+    """``(x, g)``: :func:`start_from_moments`' start and its expansion's parameter ``g = m_2 /
+    beta`` (:func:`first_order_start`), which :func:`spread_start` weighs."""
+    x, close, xs, g = first_order_start(s0, s1, s2, beta, rtol)
     if close:
-        return x
-    return third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta)
+        return x, g
+    return third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta), g
 
 
 @_jit

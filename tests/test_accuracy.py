@@ -25,6 +25,9 @@ CASES.update({
     "random_wide": random_rows(seed=3, B=4, C=30, scale=30.0),
     "random_narrow": random_rows(seed=4, B=4, C=30, scale=0.05),
     "random_c1000": random_rows(seed=5, B=2, C=1000, scale=3.0),
+    # flat rows: Newton starts from the expansion about equal logits there (spread_start)
+    "flat_c100": random_rows(seed=6, B=4, C=100, scale=0.3),
+    "flat_c1000": random_rows(seed=7, B=2, C=1000, scale=0.1),
 })
 
 
@@ -70,8 +73,9 @@ def test_float64_matches_mpmath(case, beta, backend):
         assert np.asarray(got[key]).dtype == np.float64
 
 
-@pytest.mark.parametrize("beta", (1.0, 1.02, 1.4, 11.0, 1e6, math.inf), ids=str)
-@pytest.mark.parametrize("case", ["random_small", "random_c100", "offset_1e6", "ties", "dominant"])
+@pytest.mark.parametrize("beta", (1.0, 1.02, 1.4, 2.0, 5.0, 11.0, 1e6, math.inf), ids=str)
+@pytest.mark.parametrize("case", ["random_small", "random_c100", "offset_1e6", "ties", "dominant",
+                                  "flat_c100"])
 def test_float32_within_two_ulps(case, beta, backend):
     h = CASES[case].astype(np.float32)
     ref = reference(case, beta, "float32")

@@ -59,7 +59,7 @@ def test_the_first_order_is_kept_where_it_is_close_enough():
     assert not K.first_order_start(*s, 100.0, r64)[1]
     assert not K.first_order_start(*s, 1e6, 0.0)[1]
     # where kept, it is the first-order start itself
-    x, _, xs = K.first_order_start(*s, 1e6, r32)
+    x, _, xs, _ = K.first_order_start(*s, 1e6, r32)
     assert xs == pytest.approx(-np.log(s[0]), rel=1e-15)
     assert start(h, 1e6, r32) == pytest.approx(x, rel=1e-14)
 
@@ -80,7 +80,7 @@ def test_the_simd_start_agrees_with_the_short_rows(beta, C):
     scr = K.wide_scratch(C)
     for rtol, keep in ((0.0, False), (0.0, True), (NEWTON_RTOL[np.dtype(np.float32)], False),
                        (NEWTON_RTOL[np.dtype(np.float32)], True)):
-        wide = K.softmax_start(v, n, v[0], beta, rtol, scr, keep)
+        wide = K.softmax_start(v, n, v[0], beta, rtol, scr, keep)[0]
         short = start(h, beta, rtol)
         bound = 1e-12 if rtol == 0.0 or keep else 2.0**-20
         assert abs(wide - short) <= bound * (1.0 + abs(short))
@@ -106,7 +106,7 @@ def test_the_float32_start_agrees_with_the_short_rows(beta, C):
         v = np.full(C + LANES, np.nan)
         v[:n] = cand
         scr = np.full_like(K.wide_scratch(C), np.nan)
-        got = K.start_single(v, n, v[0], beta, r32, scr)
+        got = K.start_single(v, n, v[0], beta, r32, scr)[0]
         short = start(h, beta, r32)
         bound = 4.0 * (2.0**-21 + (n / K.SINGLE_LANES + 8) * 2.0**-24)
         assert abs(got - short) <= bound * (1.0 + abs(short))
@@ -124,7 +124,87 @@ def test_the_float32_start_is_finite_where_z_leaves_float32s_range():
     v[39] = -3.0e38  # ... but this one: z = -6e38
     r32 = NEWTON_RTOL[np.dtype(np.float32)]
     scr = np.full_like(K.wide_scratch(40), np.nan)
-    got = K.start_single(v, 40, v[0], 11.0, r32, scr)
-    want = K.start_single(v, 39, v[0], 11.0, r32, scr)
+    got = K.start_single(v, 40, v[0], 11.0, r32, scr)[0]
+    want = K.start_single(v, 39, v[0], 11.0, r32, scr)[0]
     assert np.isfinite(got)
     assert got == want
+
+
+def f_at(z, x, beta):
+    """eq. 13's ``f`` at ``x`` over the shifted logits ``z``, in float64."""
+    s = 1.0 + (z + x) / beta
+    return np.sum(np.where(s > 0.0, np.abs(s) ** beta, 0.0)) - 1.0
+
+
+def wide_starts(h, beta):
+    """``(softmax start, g, spread_start's start)`` for one row of candidates, as the wide
+    rows have them (the maximum first)."""
+    cand = np.sort(h[h - h.max() > -beta])[::-1]
+    n = cand.shape[0]
+    v = np.full(h.shape[0] + LANES, np.nan)
+    v[:n] = cand
+    x, g = K.softmax_start(v, n, v[0], beta, 0.0, K.wide_scratch(h.shape[0]), False)
+    return x, g, K.spread_start(x, g, v, n, v[0], beta)
+
+
+@pytest.mark.parametrize("beta", [2.0, 3.0, 5.0, 11.0])
+@pytest.mark.parametrize("C", [100, 1000])
+def test_flat_rows_start_from_the_uniform_expansion(beta, C):
+    """On rows whose logits lie close together (``0.1 N(0, 1)``) the softmax expansion fails
+    (``g`` grows as ``(log C)**2 / beta``): from ``g = SPREAD_G`` on ``spread_start`` takes
+    the expansion about equal logits, at least ten times closer to the root where the softmax
+    start is not already within 1e-4, and within 5e-3 of it (median 9e-4 at beta = 2, where
+    it is farthest). Below (100 classes at beta = 11), the softmax start, within 1e-3, is
+    kept as it is."""
+    rng = np.random.default_rng(C + int(beta))
+    for _ in range(5):
+        h = 0.1 * rng.standard_normal(C)
+        xs, g, x = wide_starts(h, beta)
+        want = root(h, beta)
+        if g < K.SPREAD_G:
+            assert x == xs and abs(xs - want) <= 1e-3 * abs(want)
+            continue
+        assert abs(x - want) <= 5e-3 * abs(want)
+        if abs(xs - want) > 1e-4 * abs(want):
+            assert abs(x - want) <= 0.1 * abs(xs - want)
+
+
+@pytest.mark.parametrize("beta", [2.0, 5.0, 11.0, 100.0])
+def test_spread_rows_keep_the_softmax_start(beta):
+    """On the benchmark's rows (``3 N(0, 1)``, 100 classes) the softmax start is the closer,
+    and is kept: the same start, bit for bit."""
+    rng = np.random.default_rng(int(beta))
+    for _ in range(20):
+        xs, _, x = wide_starts(3.0 * rng.standard_normal(100), beta)
+        assert x == xs
+
+
+@pytest.mark.parametrize("beta", [2.0, 3.0, 7.5, 50.0])
+def test_the_uniform_bound_is_right_of_the_root(beta):
+    """``beta (a - 1) - zbar`` (``a = n**(-1/beta)``, ``zbar`` the candidates' mean ``z``) has
+    ``f >= 0`` on any row, by the power mean: where the softmax start lies far right of the
+    root (``g`` taken large, so that ``spread_start`` weighs the uniform start and turns it
+    down), the start is drawn back to that bound, still right of the root."""
+    rng = np.random.default_rng(int(beta * 10))
+    for scale in (0.3, 1.0, 3.0):
+        for C in (12, 100, 1000):
+            h = scale * rng.standard_normal(C)
+            cand = np.sort(h[h - h.max() > -beta])[::-1]
+            n = cand.shape[0]
+            zbar = np.mean(cand - cand[0])
+            bound = K.base(n, beta) - zbar
+            assert f_at(cand - cand[0], bound, beta) >= -1e-12
+            v = np.full(C + LANES, np.nan)
+            v[:n] = cand
+            got = K.spread_start(1.0, 1e3, v, n, v[0], beta)
+            assert got <= bound + 1e-12 * abs(bound)
+            if got != bound:  # the uniform start was taken: its rho passed the rule
+                assert got < bound
+
+
+def test_flat_rows_take_fewer_evaluations():
+    """What the uniform start is for: float32 rows of 1000 classes ``0.1 N(0, 1)`` at beta =
+    3 took four evaluations from the softmax start; two from the uniform one."""
+    h = (0.1 * np.random.default_rng(11).standard_normal((64, 1000))).astype(np.float32)
+    _, info = mgce_ref.solve_nu(h, 3.0, full_output=True)
+    assert info.iterations.mean() <= 2.1
