@@ -1866,52 +1866,6 @@ def _sums_add(a, s, z, live, f, d, curv, far):
     return f + q * s, d + q, curv + a, max(far, as_int(abs(z)) if live else 0)
 
 
-#: Candidates from which a float32 row's first evaluation, a step only, takes float32 lanes
-#: (:func:`int_sums_single`): an evaluation costs 0.17 ns a class less, and the call and
-#: its conversions a few ns more. One Zen 4 core, ``3 N(0, 1)`` rows: 1000 classes at beta
-#: = 11 and 16, 0.95x and 0.90x the time (1.01x and 1.05x with float64 lanes, same run); 100
-#: classes, no gain within the noise (+-3%).
-SINGLE_STEP_MIN = 256
-
-#: Below this an ``s`` counts as 0 in :func:`int_sums_single`: its powers would be subnormal
-#: floats (a microcode assist each) and add under 2**-100 to the sums a step is taken from.
-SINGLE_FLUSH = np.float32(2.0**-12)
-
-
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
-def int_sums_single(zf, end, x, beta, m):
-    """``(f, f', curv)`` of :func:`int_sums_plain` in float32 lanes (16 to a 512-bit
-    register, twice float64's) from :func:`start_single`'s float32 ``z`` (``zf[:end]``,
-    ``-1e30`` past the row's candidates), for ``beta = m + 1 <= 2**POWER_BITS``: for a step
-    only, never a stop (``rough`` in :func:`newton_int_plain`, whose next evaluation, in
-    float64, decides). ``x`` enters as a float32 and its remainder, so that only the terms'
-    roundings count: ``s`` to a few float32 ulps, ``f`` to some ``1e-6``, which moves the
-    step's iterate by about as much; the next evaluation's bound, quadratic in that
-    distance, still stops nearly every row. ``zmin`` is not made: a step without a stop
-    (``rtol = 0`` in :func:`newton_next`) does not read it."""
-    prefer_512()
-    xf = np.float32(x)
-    xl = np.float32(x - np.float64(xf))
-    ib = np.float32(1.0 / beta)
-    one = np.float32(1.0)
-    zero = np.float32(0.0)
-    f = zero
-    d = zero
-    curv = zero
-    b4, b5, b6, b7 = power_bits(m - 1, POWER_BITS)
-    for c in range(end):
-        s = ((zf[c] + xf) + xl) * ib + one
-        live = s > SINGLE_FLUSH
-        s = s if live else one
-        a = plain_step(plain_step(plain_step(plain_step(one, s, b4), s, b5), s, b6), s, b7)
-        a = a if live else zero
-        q = a * s
-        f += q * s
-        d += q
-        curv += a
-    return np.float64(f) - 1.0, np.float64(d), np.float64(curv)
-
-
 @_jit
 def plain_sums(beta, rtol, x, n):
     """Whether :func:`int_sums_plain` may decide a stop at ``x`` for a row of ``n``
@@ -2065,20 +2019,15 @@ def newton_int_plain(v, n, vmax, vmin, lo, beta, m, rtol, max_iter, scr):
     core). Returns ``(x, iterations, converged)``."""
     x, g = start_single(v, n, vmax, beta, rtol, scr)
     x = into_bracket(spread_start(x, g, v, n, vmax, beta), lo, upper_end(lo, vmin, vmax))
-    end = ((n + SINGLE_LANES - 1) // SINGLE_LANES) * SINGLE_LANES
     halley = True
     left = True  # x may lie left of the root (f < 0 is no stop there)
     rough = m < 16  # the first evaluation only sets a step (see newton_wide)
     for it in range(1, max_iter + 1):
-        if rough and it == 1:  # a step only: from float32 lanes (start_single left zf)
-            if n >= SINGLE_STEP_MIN:
-                f, d, curv = int_sums_single(scr[5].view(np.float32), end, x, beta, m)
-            else:
-                f, d, curv, _ = int_sums_plain(v, n, vmax, x, beta, m)
-            x, _ = newton_next(f, d, curv, 0.0, x, lo, beta, 0.0, 0.0, f > 0.0, n)
+        f, d, curv, zmin = int_sums_plain(v, n, vmax, x, beta, m)
+        if rough and it == 1:
+            x, _ = newton_next(f, d, curv, zmin, x, lo, beta, 0.0, 0.0, f > 0.0, n)
             halley = False
             continue
-        f, d, curv, zmin = int_sums_plain(v, n, vmax, x, beta, m)
         if f <= 0.0 and not (left and f < 0.0):
             return x, it, True
         xn, stop, left, halley = wide_next(f, d, curv, zmin, x, lo, beta, 0.0, rtol, halley, n)
@@ -2182,11 +2131,10 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
     hi = upper_end(lo, vmin, vmax)
     near = beta >= SOFTMAX_START_BETA
     m = int_power(beta)
-    single = near and rtol >= SINGLE_START_RTOL and beta < MOMENTS_AT_ONCE_BETA
     if not near:
         x = newton_start_table(v, n, vmax, beta, table)
     else:
-        if single:
+        if rtol >= SINGLE_START_RTOL and beta < MOMENTS_AT_ONCE_BETA:
             x, g = start_single(v, n, vmax, beta, rtol, scr)
         else:
             x, g = softmax_start(v, n, vmax, beta, rtol, scr, False)
@@ -2206,11 +2154,7 @@ def newton_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, w
             # the sums alone, nothing stored: for a step only, or where a stop may be
             # decided on them (float32 results; q is then made afresh at the root)
             stored = not ((rough and m < 16) or (plain and plain_sums(beta, rtol, x, n)))
-            if rough and m < 16 and single and n >= SINGLE_STEP_MIN:  # as newton_int_plain
-                end = ((n + SINGLE_LANES - 1) // SINGLE_LANES) * SINGLE_LANES
-                f, d, curv = int_sums_single(scr[5].view(np.float32), end, x, beta, m)
-                zmin = 0.0  # not read by a step without a stop
-            elif not stored:
+            if not stored:
                 f, d, curv, zmin = int_sums_plain(v, n, vmax, x, beta, m)
             else:
                 f, d, curv, zmin = residual_int(v, qbuf, n, vmax, x, beta, m, plain or rough,
@@ -2475,9 +2419,8 @@ SINGLE_LANES = 2 * LANES
 def start_single(v, n, vmax, beta, rtol, scr):
     """:func:`softmax_start` (``(x, g)``) for float32 results below ``MOMENTS_AT_ONCE_BETA``:
     ``z`` and
-    ``exp(z)`` (``_vmath.vexpf``) in float32 (in ``scr[5]`` and ``scr[6]``; from ``n`` to a
-    multiple of ``SINGLE_LANES``, ``z = -1e30`` and ``exp(z) = 0``, which
-    :func:`int_sums_single` reads on) and the seven moments summed in float32 lanes too
+    ``exp(z)`` (``_vmath.vexpf``) in float32 (in ``scr[5]`` and ``scr[6]``, zeros from ``n``
+    to a multiple of ``SINGLE_LANES``) and the seven moments summed in float32 lanes too
     (:func:`single_moments`), twice the lanes of float64. Their rounding, about ``1e-7`` of
     the start (3e-7 at most over ``3 N(0, 1)`` rows of 100 and 1000 classes), is below the
     third order's own error there (``2e-4`` to ``4e-7`` of the root): Newton takes as many
@@ -2490,7 +2433,7 @@ def start_single(v, n, vmax, beta, rtol, scr):
         z = v[c] - vmax
         zf[c] = np.float32(z if z > -1e30 else -1e30)
     for c in range(n, end):
-        zf[c] = np.float32(-1e30)
+        zf[c] = np.float32(0.0)
     for c in range(end):
         ef[c] = vexpf(zf[c])
     for c in range(n, end):

@@ -794,27 +794,3 @@ def test_newton_int_plain_is_newton_wide(beta):
             np.testing.assert_array_equal(q[:n + LANES], qe[:n + LANES])
     assert taken >= 5
 
-
-@pytest.mark.parametrize("beta", [3.0, 5.0, 11.0, 16.0])
-def test_the_float32_step_evaluation_is_the_float64_one(beta):
-    """``int_sums_single`` (float32 lanes, from ``start_single``'s float32 ``z``) gives the
-    float64 sums of ``int_sums_plain`` to float32's roundings, a few 1e-6 of ``1 + f`` and of
-    the other two sums, at starts and near roots; the padding ``start_single`` leaves past
-    ``n`` counts nothing."""
-    m = K.int_power(beta)
-    r32 = NEWTON_RTOL[np.dtype(np.float32)]
-    for C in (WIDE_MIN, 37, 300):
-        for row in rows(C) + [0.1 * np.random.default_rng(C).standard_normal(C)]:
-            row = row.astype(np.float32).astype(np.float64)
-            buf, idx, n, vmax, vmin = candidates(row, beta, np.nan)
-            if n < WIDE_MIN:
-                continue
-            scr = np.full_like(K.wide_scratch(C), np.nan)
-            x0, _ = K.start_single(buf, n, vmax, beta, r32, scr)
-            end = -(-n // K.SINGLE_LANES) * K.SINGLE_LANES
-            for x in (x0, x0 * (1.0 + 1e-3), K.base(C, beta)):
-                f, d, curv = K.int_sums_single(scr[5].view(np.float32), end, x, beta, m)
-                fw, dw, cw, _ = K.int_sums_plain(buf, n, vmax, x, beta, m)
-                assert abs(f - fw) <= 4e-6 * (1.0 + fw)
-                assert abs(d - dw) <= 4e-6 * dw
-                assert abs(curv - cw) <= 4e-6 * cw
