@@ -2283,13 +2283,15 @@ def wide_q_max(qbuf, beta):
 #: the evaluations the rule spares over rows of 30 to 1000 classes (``s N(0, 1)``, ``s`` from
 #: 0.1 to 3, beta = 2 to 100, both dtypes).
 RHO_MAX = 4.0
-#: :func:`spread_start` weighs the uniform start only from this ``g`` on. The rows whose
-#: evaluations it spares have ``g`` above it (on flat rows ``g`` grows as ``(log n)**2 /
-#: beta``: 3.9 for 30 classes at beta = 3, 4.2 for 100 at beta = 5); below, the uniform
-#: start, where taken, spared no evaluation but cost its pass and a ``log`` (~80 ns of a
-#: 0.41 us row of 100 classes ``0.3 N(0, 1)`` at beta = 11, ``g`` ~ 1.9). The benchmark's
-#: rows (``3 N(0, 1)``) have ``g`` of 0.6-2.3 (medians, up to 1000 classes).
-SPREAD_G = 3.0
+#: :func:`spread_start` weighs the uniform start only where ``g >= SPREAD_G sqrt(|x|)`` (``x``
+#: the softmax start, whose distance to the root went as ``(g / |x|**0.47)**3.9`` over rows
+#: of ``s N(0, 1)``): below, it is close enough for the fewest evaluations, and the uniform
+#: start, where taken, spared none but cost its passes and a ``log``. On flat rows ``g``
+#: grows as ``(log n)**2 / beta``: ``g / sqrt(|x|)`` is 2.8 for 30 classes at beta = 3, where
+#: it spares evaluations, and 1.9 for 1000 classes at beta = 11, where it cost float32 rows
+#: 1.10x the time from ``g = 3`` on, a threshold tried first. The benchmark's rows
+#: (``3 N(0, 1)``, ``g`` 0.6-2.3 at the median) seldom reach it.
+SPREAD_G = 2.5
 #: Classes :func:`spread_start` looks at first on a wide row (a whole number of its loop's
 #: 32-class steps: 25 ns for 32 classes, where the loop's vector body never ran).
 SPREAD_SAMPLE = 64
@@ -2313,11 +2315,11 @@ def spread_start(x, g, v, n, vmax, beta):
     0.03 decades from it on average, 10 times farther on 0.6% of the rows; and where ``rho
     <= RHO_MAX``. Else ``x`` is kept, but never right of ``beta (a - 1) - zbar``, where ``f
     >= 0`` on every row (the power mean: ``sum_c [s_c]_+**beta >= n**(1 - beta) (sum_c
-    s_c)**beta = 1`` there). Weighed only from ``g = SPREAD_G`` on, and on a row of more than
-    ``2 SPREAD_SAMPLE`` candidates only where its first ``SPREAD_SAMPLE`` do not already rule
-    the uniform start out; ``a`` (a ``log`` and an ``expm1``, :func:`base`) is made only
-    where ``rho`` might pass, as ``a <= 1`` bounds it below."""
-    if not g >= SPREAD_G:  # the softmax start is close enough
+    s_c)**beta = 1`` there). Weighed only from ``g = SPREAD_G sqrt(|x|)`` on, and on a row of
+    more than ``2 SPREAD_SAMPLE`` candidates only where its first ``SPREAD_SAMPLE`` do not
+    already rule the uniform start out; ``a`` (a ``log`` and an ``expm1``, :func:`base`) is
+    made only where ``rho`` might pass, as ``a <= 1`` bounds it below."""
+    if not g >= SPREAD_G * math.sqrt(abs(x)):  # the softmax start is close enough
         return x
     gate = min(g * g * g * (1.0 / 64.0), RHO_MAX)
     half = (beta - 1.0) / (2.0 * beta)
