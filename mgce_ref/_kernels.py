@@ -2324,7 +2324,8 @@ def spread_start(x, g, v, n, vmax, beta):
     gate = min(g * g * g * (1.0 / 64.0), RHO_MAX)
     half = (beta - 1.0) / (2.0 * beta)
     # a look at the first classes (the maximum, then the others in column order): a spread
-    # row ends here, without a pass over the rest
+    # row ends here, without a pass over the rest; the sample's variance only estimates the
+    # row's, hence the margin of 4
     if n > 2 * SPREAD_SAMPLE:
         if not half * plain_moments(v, SPREAD_SAMPLE, vmax)[1] < 4.0 * gate:
             return x

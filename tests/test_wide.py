@@ -793,4 +793,3 @@ def test_newton_int_plain_is_newton_wide(beta):
             assert x == got[0]
             np.testing.assert_array_equal(q[:n + LANES], qe[:n + LANES])
     assert taken >= 5
-
