@@ -30,7 +30,8 @@ from . import _kernels as K
 from ._vmath import lane_min, lane_sum, lane_twosum, prefer_512, vexp
 from .config import BLOCK_BETA_MIN, BLOCK_MAX_C, LANES, ROUGH_BETA_MAX, WIDE_MIN
 
-_jit = njit(cache=True, error_model="numpy")
+_jit = njit(cache=True, error_model="numpy", _nrt=False)
+_alloc = njit(cache=True, error_model="numpy")
 
 #: Rows of ``lanes`` (:func:`scratch`): each row's first maximum, shifted root, bracket end,
 #: and its maximum's ``log p`` and ``1 / s`` at the last evaluation.
@@ -56,7 +57,7 @@ def takes_blocks(C, beta, method, tol):
             and (BLOCK_BETA_MIN <= beta or K.int_power(beta) > 0))
 
 
-@_jit
+@_alloc
 def scratch(C):
     """``(work, lanes, flags)`` for blocks of ``C``-class rows: ``work`` holds the transposed
     rows (row 0), each row's iterate broadcast to its classes (row 1), the unnormalized q (row
@@ -258,7 +259,7 @@ def evaluate(zt, end, xb, beta, w, acc, lanes, mode, sel):
     lane_min(acc[4 * LANES:], zw, 0, end)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def series_terms(z, x, ib, live):
     """One class's ``(p, q, q / s, z)`` by ``_kernels.series_log_p`` (every class of a row
     that takes the series is in the support); zeros where not ``live`` (the maxima)."""
@@ -418,7 +419,7 @@ def at_root(zt, end, xb, beta, rtol, qb, w, acc, sel, lanes, flags, want_p):
     lane_twosum(acc, qb, 0, end)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def column(j, m):
     """The column of slot ``j >= 1`` of a row whose first maximum is column ``m``
     (:func:`load`)."""

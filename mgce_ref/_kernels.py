@@ -28,7 +28,8 @@ from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, ROUGH_BETA_MAX, SERIES_CU
                      SHORT_INT_BETA_MAX, SINGLE_START_RTOL, SOFTMAX_START_BETA, TANGENT_TABLE,
                      WHOLE_MIN, WIDE_SERIES, WIDE_MIN)
 
-_jit = njit(cache=True, error_model="numpy")
+_jit = njit(cache=True, error_model="numpy", _nrt=False)
+_alloc = njit(cache=True, error_model="numpy")
 
 
 def at(x, c):
@@ -112,7 +113,7 @@ def base(n_classes, beta):
     return beta * math.expm1(x)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def quotient(w, total, scale):
     """``w / total`` from ``scale = 1 / total`` without a division: the product, corrected
     once by its exact remainder (``fma``), is the quotient to within about half an ulp, as the
@@ -370,7 +371,7 @@ def collect(row, beta, buf, idx):
     return collect_from(row, beta, vmax, vmin, buf, idx)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def collect_from(row, beta, vmax, vmin, buf, idx):
     """:func:`collect`'s second pass, from the row's finite ``vmax`` and ``vmin``. (Inlined
     in Numba's IR, so that :func:`collect` stays one small function that LLVM inlines into the
@@ -468,7 +469,7 @@ def collect_wide(row, beta, buf, idx, swap):
     return collect_from(row, beta, vmax, vmin, buf, idx)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def put_swapped(out, w, m, total, scale):
     """``out[c] = w[c] / total`` (:func:`quotient`, with ``scale = 1 / total``) for a row
     that :func:`collect_wide` copied with ``swap``: in column order but for entries 0 and
@@ -479,7 +480,7 @@ def put_swapped(out, w, m, total, scale):
     out[m] = quotient(w[0], total, scale)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def copy_swapped(out, w, m):
     """:func:`put_swapped` without the quotient."""
     for c in range(out.shape[0]):
@@ -747,7 +748,7 @@ def newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n):
     return xn, tol > 0.0 and abs(step) <= tol
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def upper_end(lo, vmin, vmax):
     """Eq. 26's upper end of the bracket, shifted: ``lo - (vmin - vmax)``, at most 0 (``p_max
     <= 1`` gives ``x <= 0``; also catches an overflowed spread)."""
@@ -755,7 +756,7 @@ def upper_end(lo, vmin, vmax):
     return hi if hi < 0.0 else 0.0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def into_bracket(x, lo, hi):
     """A start ``x`` drawn into ``[lo, hi]`` (NaN to ``hi``)."""
     if not x < hi:
@@ -765,7 +766,7 @@ def into_bracket(x, lo, hi):
     return x
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def wide_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n):
     """The SIMD path's step after an evaluation that is no stop at ``x``: ``(x_next, stop,
     left, halley)``. ``f < 0`` (left of the root): Newton's step, which lands right of it;
@@ -924,7 +925,7 @@ def newton_start_table(v, n, vmax, beta, table):
     return tangent_start(tau, threshold(v, n, vmax, mass, -beta)[0], one_minus_a, beta)
 
 
-@_jit
+@_alloc
 def row_constants(n_classes, beta):
     """What the rows of a ``(B, n_classes)`` batch share, for the CPU kernels (one table to a
     work item, :func:`newton_start_table` writes to it): row 0 holds ``lo = base(n_classes,
@@ -1299,7 +1300,7 @@ def q_total(v, n, m, vmax, x, beta):
 # LLVM vectors (_vmath.lane_twosum and friends). The GPU keeps the scalar functions above.
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def wide_s(z, x, beta, ib):
     """``(t, s, s_lo)``: ``t = z + x`` and ``s = 1 + t / beta`` as the double-double ``s +
     s_lo`` (:func:`wide_log_s`), with ``ib = 1/beta``."""
@@ -1315,7 +1316,7 @@ def wide_s(z, x, beta, ib):
     return t, s, (fma(-s, beta, Bn) + Bn_lo) * ib
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def wide_log_s(z, x, beta, ib):
     """``(log s, log p, s, in support)`` of one class, branch-free, with ``ib = 1/beta``:
     :func:`log_p_and_s`'s values within about an ulp (``-inf`` outside the support), and
@@ -1342,14 +1343,14 @@ def wide_log_s(z, x, beta, ib):
     return (ls if inside else -math.inf), (lp if inside else -math.inf), s, inside
 
 
-@_jit
+@_alloc
 def row_scratch(C):
     """The CPU kernels' float64 scratch rows for rows of ``C`` classes, in one allocation: the
     candidates (row 0), their ``log s`` or q (row 1) and :func:`wide_scratch` (rows 2-8)."""
     return np.empty((9, max(C, 6 * LANES) + LANES))
 
 
-@_jit
+@_alloc
 def wide_scratch(C):
     """The scratch rows of the SIMD path for rows of ``C`` classes: four rows of per-class
     terms, one of the lanes' sums (``7 LANES``: :func:`softmax_start`'s moments) and two more
@@ -1437,7 +1438,7 @@ SERIES_R5 = 2.0**-12
 SERIES_R9 = 2.0**-7
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def log1p_ratio(r, terms):
     """``log1p(r) / r`` by its series, ``1 - r/2 + r**2/3 - ...``, to ``terms`` terms (5, 9 or
     12) for ``|r|`` up to ``SERIES_R5``, ``SERIES_R9`` and ``WIDE_SERIES`` (truncation below
@@ -1446,7 +1447,7 @@ def log1p_ratio(r, terms):
     return fma(log1p_ratio_g(r, terms), r, 1.0)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def log1p_ratio_g(r, terms):
     """``g(r) = (log1p(r) / r - 1) / r = -1/2 + r/3 - r**2/4 + ...`` to ``terms - 1`` terms
     (:func:`log1p_ratio`), by Estrin's scheme (short dependency chains, as
@@ -1467,7 +1468,7 @@ def log1p_ratio_g(r, terms):
 EXP_SMALL = 2.0**-4
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def exp_small(d):
     """``exp(d)`` for ``|d| <= EXP_SMALL`` by its Taylor series to ``d**10`` (Estrin's scheme,
     no range reduction): within an ulp or so."""
@@ -1481,7 +1482,7 @@ def exp_small(d):
     return 1.0 + fma(d2, q, d)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def series_log_p(z, x, ib, terms):
     """``(log p, r)`` of one class of a row that :func:`takes_series`: ``r = t / beta`` and
     ``log p = beta log1p(r) = t log1p_ratio(r)`` (to ``terms`` terms, :func:`series_terms`),
@@ -1586,7 +1587,7 @@ def residual_series_plain(v, qbuf, n, vmax, x, beta, zlow, scr, e):
     return f0 + sp, d0 + sq, d0 / (1.0 + x / beta) + sc, zlow
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"}, _nrt=False)
 def series_sums_plain(v, qbuf, sw, n, end, vmax, x, ib, terms, e, ex):
     """:func:`residual_series`'s loop by ``p = exp(z) exp(x) exp(d)`` (``e = exp(z)``, ``ex =
     exp(x)``) over ``[1, end)`` with its sums in the loop, plain: ``(sum p, sum q, sum q /
@@ -1625,7 +1626,7 @@ def series_plain_sums(rtol, x, n):
     return (n + 4.0) * 2.0**-52 <= rtol * max(1.0, abs(x)) * 0.5
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def _series_store(c, p, r, live, pw, qbuf, sw, cw):
     """:func:`residual_series`'s terms of class ``c`` from its ``p`` and ``r = t / beta``
     (zeros where not ``live``: lanes past ``n`` hold anything)."""
@@ -1655,7 +1656,7 @@ POWER_FLUSH = 2.0**-450
 POWER_BITS = 4
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def power_step(a, b, s, s_lo, bit):
     """One step of binary powering, most significant bit first, on the double-double ``a +
     b``: its square, times ``s + s_lo`` if ``bit``; left unnormalized (``|b|`` stays within a
@@ -1813,7 +1814,7 @@ def powers_dd(v, qbuf, n, end, vmax, x, beta, m, top, scr):
 SUMS_BITS = 2 * POWER_BITS
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"}, _nrt=False)
 def int_sums_plain(v, n, vmax, x, beta, m):
     """``(f, f', curv, zmin)`` of :func:`residual_int` in plain float64 for ``beta = m + 1 <=
     2**SUMS_BITS``, summed plainly, nothing stored: one loop, which LLVM vectorizes (the
@@ -1846,7 +1847,7 @@ def int_sums_plain(v, n, vmax, x, beta, m):
     return f, d, curv, -as_float(far)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def _sums_class(v, c, n, vmax, x, beta, ib):
     """:func:`int_sums_plain`'s class ``c``: ``(z, live, s)``, ``s = 1`` outside the support
     and past ``n``."""
@@ -1857,7 +1858,7 @@ def _sums_class(v, c, n, vmax, x, beta, ib):
     return z, live, s if live else 1.0
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def _sums_add(a, s, z, live, f, d, curv, far):
     """:func:`int_sums_plain`'s sums with one class's ``a = s**(beta - 2)`` (0 where not
     ``live``): ``q = a s`` and ``p = q s``."""
@@ -1922,7 +1923,7 @@ def plain_powers(beta, rtol, x):
         1.0, abs(x)) * 0.5
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def plain_step(a, s, bit):
     """:func:`power_step` in plain float64, without the flush: a power that underflows is
     still right (0 or subnormal), only slow, and at beta <= 124 that takes ``s < 2**-8``, a
@@ -2088,7 +2089,7 @@ def newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
     return x, max_iter, False
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def finish_q_series(v, qbuf, n, vmax, x, xn, zmin, zlow, beta, tol, want_q, scr):
     """:func:`finish_q_wide` at a beta with no integer power (``zlow = vmin - vmax``): its
     whole work for :func:`newton_series`, inlined there (a call cost the row ~25 ns)."""
@@ -2340,7 +2341,7 @@ def spread_start(x, g, v, n, vmax, beta):
     return min(x, b - zbar)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"}, _nrt=False)
 def plain_moments(v, n, vmax):
     """The mean and the variance of ``z = v[:n] - vmax`` (for a start, in lanes)."""
     prefer_512()
@@ -2445,7 +2446,7 @@ def start_single(v, n, vmax, beta, rtol, scr):
     return start_and_spread(s0, s1, s2, s3, s4, s5, s6, beta, rtol)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"})
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz"}, _nrt=False)
 def single_moments(zf, ef, end):
     """The sums of ``ef zf**k``, ``k = 0..6``, over ``[0, end)``, in float32 (the function may
     be reassociated, so that LLVM sums in lanes; it holds no ``exp``, whose bit tricks would
@@ -2464,7 +2465,7 @@ def single_moments(zf, ef, end):
             np.float64(s5), np.float64(s6))
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 def _moments_add(e, z, s0, s1, s2, s3, s4, s5, s6):
     """The sums of ``e z**k``, ``k = 0..6``, with one more term (``e`` first: ``e = 0`` keeps
     every term 0, however large ``z**k``), in the type of ``e`` and ``z``."""

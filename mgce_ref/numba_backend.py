@@ -41,6 +41,12 @@ _UNWANTED = {np.dtype(dt): (np.empty(0, dt), np.empty((0, 0), dt))
              for dt in (np.float32, np.float64)}
 _NO_LABELS = np.empty(0, np.int64)
 
+#: The loops over rows, which allocate nothing (their scratch rows come from their callers):
+#: compiled without reference counts, as are the row kernels (``_kernels``), since NRT's
+#: atomic increment and decrement of every array passed, sliced or viewed cost a row of 100
+#: classes some 30 ns.
+_rows = njit(cache=True, error_model="numpy", _nrt=False)
+
 
 @njit(parallel=True, cache=True, error_model="numpy")
 def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, chunk):
@@ -70,8 +76,9 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
     """Rows ``r0:r1`` of :func:`_solve_batch`, with their own scratch rows and ``table``."""
     C = h.shape[1]
     if Bk.takes_blocks(C, beta, method, tol):
+        work, lanes, flags = Bk.scratch(C)
         _solve_blocks(h, beta, rtol, max_iter, nu, iterations, converged, bad, table[0, 0], r0,
-                      r1)
+                      r1, work, lanes, flags)
         return
     if method == 0 and beta == 1.0 and C == 2:
         none = np.empty((0, 0))  # the outputs but nu, unwanted
@@ -83,17 +90,26 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
         return
     if method == 0 and math.isinf(beta):  # the closed form, on whole rows
         none = np.empty((0, 0))  # the outputs but nu, unwanted
-        _softmax_rows(h, np.empty(0, np.int64), nu, none, none, np.empty(0), none, bad, r0, r1)
+        _softmax_rows(h, np.empty(0, np.int64), nu, none, none, np.empty(0), none, bad, r0, r1,
+                      K.row_scratch(C))
         for r in range(r0, r1):
             iterations[r] = 1
             converged[r] = True
         return
-    table = table.copy()  # newton_start_table fills it in
-    work = K.row_scratch(C)  # one allocation per chunk: on short rows it shows
+    # newton_start_table fills the table in; one allocation of scratch rows per chunk
+    _solve_loop(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad,
+                table.copy(), K.row_scratch(C), np.empty(C + LANES, np.int64), r0, r1)
+
+
+@_rows
+def _solve_loop(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad, table,
+                work, idx, r0, r1):
+    """:func:`_solve_rows`' loop over rows by candidates, with its scratch rows (``work``,
+    ``idx``)."""
+    C = h.shape[1]
     buf = work[0]
     lbuf = work[1]
     scr = work[2:]
-    idx = np.empty(C + LANES, np.int64)
     swap = K.takes_wide(C, beta, method)  # rows copied whole may trade places
     for r in range(r0, r1):
         n, vmax, vmin = (K.collect_wide(h[r], beta, buf, idx, swap) if C >= DENSE_MIN
@@ -113,11 +129,12 @@ def _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged,
         converged[r] = ok
 
 
-@njit(cache=True, error_model="numpy")
-def _solve_blocks(h, beta, rtol, max_iter, nu, iterations, converged, bad, lo, r0, r1):
-    """:func:`_solve_rows` for short rows, ``LANES`` at a time (``_blocks``)."""
+@_rows
+def _solve_blocks(h, beta, rtol, max_iter, nu, iterations, converged, bad, lo, r0, r1, work,
+                  lanes, flags):
+    """:func:`_solve_rows` for short rows, ``LANES`` at a time (``_blocks``; scratch from
+    ``_blocks.scratch``)."""
     C = h.shape[1]
-    work, lanes, flags = Bk.scratch(C)
     zt = work[0]
     xb = work[1]
     qb = work[2]
@@ -180,23 +197,33 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
     """Rows ``r0:r1`` of :func:`_forward_batch`, with their own scratch rows and ``table``."""
     B, C = h.shape
     if Bk.takes_blocks(C, beta, 0, 0.0):
-        _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, table[0, 0], r0, r1)
+        work, lanes, flags = Bk.scratch(C)
+        _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, table[0, 0], r0, r1,
+                        work, lanes, flags)
         return
     if beta == 1.0 and C == 2:
         _sparsemax_pairs(h, labels, nu, p, q, loss, grad, bad, r0, r1)
         return
     if math.isinf(beta):  # the closed form, on whole rows
-        _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1)
+        _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1, K.row_scratch(C))
         return
-    table = table.copy()  # newton_start_table fills it in
+    # newton_start_table fills the table in; one allocation of scratch rows per chunk
+    _forward_loop(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table.copy(),
+                  K.row_scratch(C), np.empty(C + LANES, np.int64), r0, r1)
+
+
+@_rows
+def _forward_loop(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table, work, idx,
+                  r0, r1):
+    """:func:`_forward_rows`' loop over rows by candidates, with its scratch rows (``work``,
+    ``idx``)."""
+    B, C = h.shape
     want_q = q.shape[0] == B
     want_grad = grad.shape[0] == B
     has_labels = labels.shape[0] == B
-    work = K.row_scratch(C)  # one allocation per chunk: on short rows it shows
     buf = work[0]
     wbuf = work[1]
     scr = work[2:]
-    idx = np.empty(C + LANES, np.int64)
     swap = C >= DENSE_MIN and K.takes_wide(C, beta, 0)  # rows copied whole trade two places
     for r in range(r0, r1):
         if has_labels and not 0 <= labels[r] < C:  # the caller names the label (BadRows)
@@ -287,14 +314,14 @@ def _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                 for j in range(n):
                     out[r, idx[j]] = K.quotient(wbuf[j], total, scale)
             if want_q and want_grad:
-                grad[r] = q[r]
+                _copy_row(grad, q, r)
             if want_grad:
                 grad[r, labels[r]] -= 1.0
         if loss.shape[0] == B:
             loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
 
 
-@njit(cache=True, error_model="numpy")
+@_rows
 def _sparsemax_pairs(h, labels, nu, p, q, loss, grad, bad, r0, r1):
     """:func:`_forward_rows` at beta = 1 on rows of 2 classes, bit for bit (its arithmetic,
     written out for a pair; the outputs and labels as there, wanted when they have B rows).
@@ -339,23 +366,24 @@ def _sparsemax_pairs(h, labels, nu, p, q, loss, grad, bad, r0, r1):
             out[r, m] = K.quotient(w0, total, scale)
             out[r, 1 - m] = K.quotient(w1, total, scale) if both else 0.0
             if want_q and want_grad:
-                grad[r] = q[r]
+                _copy_row(grad, q, r)
             if want_grad:
                 grad[r, labels[r]] -= 1.0
         if loss.shape[0] == B:
             loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
 
 
-@njit(cache=True, error_model="numpy")
-def _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, lo, r0, r1):
-    """:func:`_forward_rows` for short rows, ``LANES`` at a time (``_blocks``): the solve, then
-    p and q afresh at each row's root, written out in column order."""
+@_rows
+def _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, lo, r0, r1, work, lanes,
+                    flags):
+    """:func:`_forward_rows` for short rows, ``LANES`` at a time (``_blocks``; scratch from
+    ``_blocks.scratch``): the solve, then p and q afresh at each row's root, written out in
+    column order."""
     B, C = h.shape
     want_p = p.shape[0] == B
     want_q = q.shape[0] == B
     want_grad = grad.shape[0] == B
     has_labels = labels.shape[0] == B
-    work, lanes, flags = Bk.scratch(C)
     zt = work[0]
     xb = work[1]
     qw = work[2]
@@ -392,15 +420,15 @@ def _forward_blocks(h, labels, beta, rtol, nu, p, q, loss, grad, bad, lo, r0, r1
                 for j in range(1, C):
                     out[r, Bk.column(j, m)] = K.quotient(qw[j * LANES + l], total, scale)
                 if want_q and want_grad:
-                    grad[r] = q[r]
+                    _copy_row(grad, q, r)
                 if want_grad:
                     grad[r, labels[r]] -= 1.0
             if loss.shape[0] == B:
                 loss[r] = -((np.float64(h[r, labels[r]]) - vmax) + x)
 
 
-@njit(cache=True, error_model="numpy")
-def _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1):
+@_rows
+def _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1, work):
     """:func:`_forward_rows` at beta = inf: the closed form on whole rows
     (``_kernels.softmax_row``: ``exp`` in SIMD, no candidates), p = q = the softmax, written
     in column order; the outputs and labels as there (wanted when they have B rows). Faster
@@ -410,7 +438,6 @@ def _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1):
     want_q = q.shape[0] == B
     want_grad = grad.shape[0] == B
     has_labels = labels.shape[0] == B
-    work = K.row_scratch(C)
     z = work[0]
     w = work[1]
     scr = work[2:]
@@ -431,13 +458,20 @@ def _softmax_rows(h, labels, nu, p, q, loss, grad, bad, r0, r1):
             for c in range(C):
                 out[r, c] = K.quotient(w[c], total, scale)
             if want_p and want_q:
-                p[r] = q[r]
+                _copy_row(p, q, r)
             if want_grad:
                 if want_q or want_p:
-                    grad[r] = out[r]
+                    _copy_row(grad, out, r)
                 grad[r, labels[r]] -= 1.0
         if loss.shape[0] == B:
             loss[r] = -((np.float64(row[labels[r]]) - vmax) + x)
+
+
+@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+def _copy_row(dst, src, r):
+    """``dst[r] = src[r]`` by elements (the slice assignment may allocate a copy)."""
+    for c in range(dst.shape[1]):
+        dst[r, c] = src[r, c]
 
 
 def _serial(h):
