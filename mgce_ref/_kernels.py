@@ -30,6 +30,7 @@ from .config import (EDGE_MARGIN, INT_BETA_MAX, LANES, ROUGH_BETA_MAX, SERIES_CU
 
 _jit = njit(cache=True, error_model="numpy", _nrt=False)
 _alloc = njit(cache=True, error_model="numpy")
+_inline = njit(cache=True, error_model="numpy", inline="always", _nrt=False)
 
 
 def at(x, c):
@@ -45,7 +46,7 @@ def _at(x, c):
     return lambda x, c: x
 
 
-@_jit
+@_inline
 def beta_s(z, x, beta):
     """``beta * s = beta + z + x`` with one rounding where it matters.
 
@@ -544,7 +545,7 @@ def _popcount(typingctx, mask):
     return types.intp(types.uint64), codegen
 
 
-@_jit
+@_inline
 def finite(vmax, vmin):
     """Whether :func:`collect` found every logit of its row finite."""
     return math.isfinite(vmax) and math.isfinite(vmin)
@@ -779,7 +780,7 @@ def wide_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n):
     return xn, stop, halley, False
 
 
-@_jit
+@_inline
 def halley_step(step, f, d, curv, beta):
     """Halley's step on ``phi`` from Newton's ``step = phi / phi'``, drawn back towards Newton's
     so as to stay right of the root: ``step (1 - L**2/2) / (1 - L/2)``, where
@@ -799,7 +800,7 @@ def halley_step(step, f, d, curv, beta):
     return step
 
 
-@_jit
+@_inline
 def newton_error(f, d, curv, x, xn, zmin, beta):
     """A bound on ``xn - root`` for an iterate ``xn < x`` right of the root, from ``f``,
     ``f'``, ``curv = sum_c s_c**(beta - 2)`` over the support and its smallest ``z_c``, all at
@@ -828,7 +829,7 @@ def newton_error(f, d, curv, x, xn, zmin, beta):
     return fn / max(1.0, d - span * top * (1.0 + bend * span))
 
 
-@_jit
+@_inline
 def left_error(d, curv, x, xn, zmin, beta, n):
     """A bound on ``xn - root`` for Newton's iterate ``xn > x`` from a point ``x`` left of the
     root, from ``f'``, ``curv`` and ``zmin`` at ``x`` (as :func:`newton_error`), where at most
@@ -857,14 +858,14 @@ def left_error(d, curv, x, xn, zmin, beta, n):
     return 0.5 * step * step * (beta - 1.0) / beta * (curv * (1.0 + 2.0 * a) + enter) / d
 
 
-@_jit
+@_inline
 def close_enough(f, d, curv, x, xn, zmin, beta, tol, rtol):
     """Newton's relative stopping rule (``tol <= 0 < rtol``): ``xn`` within ``rtol |xn|`` of
     the root by :func:`newton_error` (``x, xn <= 0``)."""
     return tol <= 0.0 < rtol and newton_error(f, d, curv, x, xn, zmin, beta) <= -rtol * xn
 
 
-@_jit
+@_inline
 def newton_step(f, d, beta):
     """Newton's step ``phi / phi'`` for ``phi = (1 + f)**(1/beta) - 1`` from ``f > 0`` and
     ``f'`` of eq. 13: ``beta (1 + f) (1 - (1 + f)**(-1/beta)) / f'`` (``f / f'`` at beta = 1).
@@ -1395,8 +1396,7 @@ def residual_wide(v, qbuf, n, vmax, x, beta, scr):
         sw[c] = inv_s
         cw[c] = dq * inv_s
         zw[c] = z if live else 0.0
-    for c in range(end, n + LANES):
-        qbuf[c] = 0.0
+    qbuf[end:n + LANES] = 0.0
     return wide_totals(qbuf, scr, 1, end, f0, d0, d0 / (1.0 + x / beta), False)
 
 
@@ -1494,7 +1494,7 @@ def series_log_p(z, x, ib, terms):
     return fma(t, log1p_ratio(r, terms), t_lo), r
 
 
-@_jit
+@_inline
 def takes_series(vmax, vmin, lo, beta):
     """Whether every class of a row keeps ``|t / beta| <= WIDE_SERIES`` at every ``x`` in the
     bracket (``t = z + x >= vmin - vmax + lo``), for a finite beta: then
@@ -1560,8 +1560,7 @@ def residual_series(v, qbuf, n, vmax, x, beta, zlow, scr, e):
         for c in range(1, end):
             lp, r = series_log_p(v[c] - vmax, x, ib, terms)
             _series_store(c, vexp(lp), r, c < n, pw, qbuf, sw, cw)
-    for c in range(end, n + LANES):
-        qbuf[c] = 0.0
+    qbuf[end:n + LANES] = 0.0
     f, d, curv, _ = wide_totals(qbuf, scr, 1, end, f0, d0, d0 / (1.0 + x / beta), False,
                                 False)
     return f, d, curv, zlow
@@ -1582,8 +1581,7 @@ def residual_series_plain(v, qbuf, n, vmax, x, beta, zlow, scr, e):
     end = 1 + ((n - 1 + LANES - 1) // LANES) * LANES
     sp, sq, sc = series_sums_plain(v, qbuf, sw, n, end, vmax, x, 1.0 / beta,
                                    series_terms(zlow, x, beta), e, math.exp(x))
-    for c in range(end, n + LANES):
-        qbuf[c] = 0.0
+    qbuf[end:n + LANES] = 0.0
     return f0 + sp, d0 + sq, d0 / (1.0 + x / beta) + sc, zlow
 
 
@@ -1639,7 +1637,7 @@ def _series_store(c, p, r, live, pw, qbuf, sw, cw):
     cw[c] = dq * inv_s
 
 
-@_jit
+@_inline
 def int_power(beta):
     """``beta - 1`` when beta is an integer from 2 to ``config.INT_BETA_MAX`` (the SIMD path
     then evaluates by :func:`residual_int`), else 0."""
@@ -1714,8 +1712,7 @@ def int_terms(v, qbuf, n, vmax, x, beta, m, plain, scr):
         powers_plain(v, qbuf, n, end, vmax, x, beta, m, top, scr)
     else:
         powers_dd(v, qbuf, n, end, vmax, x, beta, m, top, scr)
-    for c in range(end, n + LANES):
-        qbuf[c] = 0.0
+    qbuf[end:n + LANES] = 0.0
     return end
 
 
@@ -1867,7 +1864,7 @@ def _sums_add(a, s, z, live, f, d, curv, far):
     return f + q * s, d + q, curv + a, max(far, as_int(abs(z)) if live else 0)
 
 
-@_jit
+@_inline
 def plain_sums(beta, rtol, x, n):
     """Whether :func:`int_sums_plain` may decide a stop at ``x`` for a row of ``n``
     candidates: :func:`plain_powers`' test with the sums' rounding added, ``(n + 1) eps``
@@ -1905,11 +1902,10 @@ def q_plain(v, qbuf, n, vmax, x, beta, m):
         a = plain_step(a, s, b5)
         a = plain_step(a, s, b6)
         qbuf[c] = plain_step(a, s, b7)
-    for c in range(n, n + LANES):
-        qbuf[c] = 0.0
+    qbuf[n:n + LANES] = 0.0
 
 
-@_jit
+@_inline
 def plain_powers(beta, rtol, x):
     """Whether :func:`residual_int` may take its powers at ``x`` in plain float64: up to beta =
     ``config.ROUGH_BETA_MAX`` (beyond it the powers of classes near the support's edge
@@ -1964,7 +1960,7 @@ def move_q_wide(v, qbuf, n, vmax, x, xn, beta, scr):
                 qbuf[j] = q_term(v[j] - vmax, xn, beta)
 
 
-@_jit
+@_inline
 def takes_wide(n, beta, method):
     """Whether a row of ``n`` candidates takes the SIMD path (:func:`solve_wide`): Newton at a
     finite beta > 1 (the batch kernels take beta = inf on whole rows, :func:`softmax_row`)."""
@@ -1999,7 +1995,7 @@ def solve_wide(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr, wa
     return x, it, ok, left
 
 
-@_jit
+@_inline
 def takes_int_plain(m, beta, tol, rtol, n):
     """Whether :func:`solve_wide` hands a row of ``n`` candidates to :func:`newton_int_plain`:
     an integer beta (``m = beta - 1 > 0``, :func:`int_power`) from
@@ -2010,7 +2006,7 @@ def takes_int_plain(m, beta, tol, rtol, n):
             and SOFTMAX_START_BETA <= beta <= ROUGH_BETA_MAX and plain_sums(beta, rtol, 0.0, n))
 
 
-@_jit
+@_inline
 def newton_int_plain(v, n, vmax, vmin, lo, beta, m, rtol, max_iter, scr):
     """:func:`newton_wide` for a row that :func:`takes_int_plain`, where every evaluation is
     :func:`int_sums_plain` (plain sums, nothing stored; q is then made at the root by
@@ -2298,7 +2294,7 @@ SPREAD_G = 2.5
 SPREAD_SAMPLE = 64
 
 
-@_jit
+@_inline
 def spread_start(x, g, v, n, vmax, beta):
     """The softmax start ``x`` (:func:`softmax_start`, with its parameter ``g``) or, on rows
     whose logits lie close together, the uniform start, whichever is likely closer.
@@ -2319,9 +2315,17 @@ def spread_start(x, g, v, n, vmax, beta):
     s_c)**beta = 1`` there). Weighed only from ``g = SPREAD_G sqrt(|x|)`` on, and on a row of
     more than ``2 SPREAD_SAMPLE`` candidates only where its first ``SPREAD_SAMPLE`` do not
     already rule the uniform start out; ``a`` (a ``log`` and an ``expm1``, :func:`base`) is
-    made only where ``rho`` might pass, as ``a <= 1`` bounds it below."""
+    made only where ``rho`` might pass, as ``a <= 1`` bounds it below. (The first test is
+    inlined where it is called: on most rows it is all there is, and the call cost them
+    ~8 ns.)"""
     if not g >= SPREAD_G * math.sqrt(abs(x)):  # the softmax start is close enough
         return x
+    return spread_weighed(x, g, v, n, vmax, beta)
+
+
+@_jit
+def spread_weighed(x, g, v, n, vmax, beta):
+    """:func:`spread_start` past its first test."""
     gate = min(g * g * g * (1.0 / 64.0), RHO_MAX)
     half = (beta - 1.0) / (2.0 * beta)
     # a look at the first classes (the maximum, then the others in column order): a spread
@@ -2436,12 +2440,10 @@ def start_single(v, n, vmax, beta, rtol, scr):
     for c in range(n):  # z below float32's range: its exp is 0, and 0 z**k must stay 0
         z = v[c] - vmax
         zf[c] = np.float32(z if z > -1e30 else -1e30)
-    for c in range(n, end):
-        zf[c] = np.float32(0.0)
+    zf[n:end] = 0.0
     for c in range(end):
         ef[c] = vexpf(zf[c])
-    for c in range(n, end):
-        ef[c] = np.float32(0.0)
+    ef[n:end] = 0.0
     s0, s1, s2, s3, s4, s5, s6 = single_moments(zf, ef, end)
     return start_and_spread(s0, s1, s2, s3, s4, s5, s6, beta, rtol)
 
@@ -2513,7 +2515,7 @@ def softmax_start_short(v, n, m, vmax, beta, rtol):
     return start_from_moments(s0, s1, s2, s3, s4, s5, s6, beta, rtol)
 
 
-@_jit
+@_inline
 def first_order_start(s0, s1, s2, beta, rtol):
     """``(x, close, x_inf, g)``: the softmax root corrected to first order in ``1/beta``,
     ``x_inf + m_2 / (2 beta)`` (:func:`start_from_moments`), from the sums ``s_k`` of ``exp(z)
@@ -2551,7 +2553,7 @@ def start_from_moments(s0, s1, s2, s3, s4, s5, s6, beta, rtol):
     return start_and_spread(s0, s1, s2, s3, s4, s5, s6, beta, rtol)[0]
 
 
-@_jit
+@_inline
 def start_and_spread(s0, s1, s2, s3, s4, s5, s6, beta, rtol):
     """``(x, g)``: :func:`start_from_moments`' start and its expansion's parameter ``g = m_2 /
     beta`` (:func:`first_order_start`), which :func:`spread_start` weighs."""
@@ -2561,7 +2563,7 @@ def start_and_spread(s0, s1, s2, s3, s4, s5, s6, beta, rtol):
     return third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta), g
 
 
-@_jit
+@_inline
 def third_order_start(xs, s0, s1, s2, s3, s4, s5, s6, beta):
     """:func:`start_from_moments`'s third order, from ``xs = x_inf = -log s0``: ``x_inf + x_1 /
     beta + x_2 / beta**2 + x_3 / beta**3`` as a polynomial of degree 4 in ``x_inf`` (``x_k``
@@ -2662,15 +2664,18 @@ def sum_wide_parts(a, start, end, scr):
 def sum_wide_plain(a, start, end, scr):
     """:func:`sum_wide` without compensation (``a >= 0``), for float32 results: its error, at
     most ``(end - start) / LANES + LANES`` units of ``2**-53`` of the sum (``1e-13`` at 10000
-    classes), stays far below a float32 ulp, at a quarter of the cost."""
+    classes), stays far below a float32 ulp, at a quarter of the cost. Two chains of lane
+    sums, over the two halves, and a tree of the last sums: their adds' latency, not their
+    count, bounds it (one chain took a row of 100 classes ~15 ns)."""
     acc = scr[4]
-    for j in range(LANES):
+    for j in range(2 * LANES):
         acc[j] = 0.0
-    lane_sum(acc, a, start, end)
-    total = 0.0
+    mid = start + (end - start) // (2 * LANES) * LANES
+    lane_sum(acc, a, start, mid)
+    lane_sum(acc[LANES:], a, mid, end)
     for j in range(LANES):
-        total += acc[j]
-    return total
+        acc[j] += acc[LANES + j]
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))
 
 
 @_jit

@@ -288,7 +288,8 @@ def _forward_loop(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                 total += comp
             # For 1 < beta < 2 a class at the edge of the support makes q ill-conditioned
             # in nu: those rows (refine_needed) use the double-double root of _refine.
-            if R.refine_needed(buf, n, vmax, x, beta, q_tol, wbuf, -rtol * x):
+            if 1.0 < beta < 2.0 and R.refine_needed(buf, n, vmax, x, beta, q_tol, wbuf,
+                                                     -rtol * x):
                 x_lo = R.refine(buf, n, 0, vmax, x, beta)  # the maximum is buf[0]
                 total = 0.0
                 comp = 0.0
