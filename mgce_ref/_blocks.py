@@ -30,7 +30,7 @@ from . import _kernels as K
 from ._vmath import lane_min, lane_sum, lane_twosum, prefer_512, vexp
 from .config import BLOCK_BETA_MIN, BLOCK_MAX_C, LANES, ROUGH_BETA_MAX, WIDE_MIN
 
-_jit = njit(cache=True, error_model="numpy", _nrt=False)
+_jit = njit(cache=True, error_model="numpy", _nrt=False)  # no reference counts: see _kernels
 _alloc = njit(cache=True, error_model="numpy")
 
 #: Rows of ``lanes`` (:func:`scratch`): each row's first maximum, shifted root, bracket end,

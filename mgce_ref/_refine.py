@@ -28,7 +28,7 @@ from .config import REFINE_MAX_PASSES as _MAX_PASSES
 from .config import REFINE_ROOT_TOL as _ROOT_TOL
 from .config import REFINE_SQUARINGS as _SQUARINGS
 
-_jit = njit(cache=True, error_model="numpy", _nrt=False)
+_jit = njit(cache=True, error_model="numpy", _nrt=False)  # no reference counts: see _kernels
 
 #: Dekker's splitter 2**27 + 1: ``a * _SPLIT`` separates a double into two 26-bit halves.
 _SPLIT = 134217729.0
