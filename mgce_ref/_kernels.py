@@ -119,7 +119,7 @@ def base(n_classes, beta):
     return beta * math.expm1(x)
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def quotient(w, total, scale):
     """``w / total`` from ``scale = 1 / total`` without a division: the product, corrected
     once by its exact remainder (``fma``), is the quotient to within about half an ulp, as the
@@ -377,7 +377,7 @@ def collect(row, beta, buf, idx):
     return collect_from(row, beta, vmax, vmin, buf, idx)
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def collect_from(row, beta, vmax, vmin, buf, idx):
     """:func:`collect`'s second pass, from the row's finite ``vmax`` and ``vmin``. (Inlined
     in Numba's IR, so that :func:`collect` stays one small function that LLVM inlines into the
@@ -475,7 +475,7 @@ def collect_wide(row, beta, buf, idx, swap):
     return collect_from(row, beta, vmax, vmin, buf, idx)
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def put_swapped(out, w, m, total, scale):
     """``out[c] = w[c] / total`` (:func:`quotient`, with ``scale = 1 / total``) for a row
     that :func:`collect_wide` copied with ``swap``: in column order but for entries 0 and
@@ -486,7 +486,7 @@ def put_swapped(out, w, m, total, scale):
     out[m] = quotient(w[0], total, scale)
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def copy_swapped(out, w, m):
     """:func:`put_swapped` without the quotient."""
     for c in range(out.shape[0]):
@@ -754,7 +754,7 @@ def newton_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n):
     return xn, tol > 0.0 and abs(step) <= tol
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def upper_end(lo, vmin, vmax):
     """Eq. 26's upper end of the bracket, shifted: ``lo - (vmin - vmax)``, at most 0 (``p_max
     <= 1`` gives ``x <= 0``; also catches an overflowed spread)."""
@@ -762,7 +762,7 @@ def upper_end(lo, vmin, vmax):
     return hi if hi < 0.0 else 0.0
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def into_bracket(x, lo, hi):
     """A start ``x`` drawn into ``[lo, hi]`` (NaN to ``hi``)."""
     if not x < hi:
@@ -772,7 +772,7 @@ def into_bracket(x, lo, hi):
     return x
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def wide_next(f, d, curv, zmin, x, lo, beta, tol, rtol, halley, n):
     """The SIMD path's step after an evaluation that is no stop at ``x``: ``(x_next, stop,
     left, halley)``. ``f < 0`` (left of the root): Newton's step, which lands right of it;
@@ -1306,7 +1306,7 @@ def q_total(v, n, m, vmax, x, beta):
 # LLVM vectors (_vmath.lane_twosum and friends). The GPU keeps the scalar functions above.
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def wide_s(z, x, beta, ib):
     """``(t, s, s_lo)``: ``t = z + x`` and ``s = 1 + t / beta`` as the double-double ``s +
     s_lo`` (:func:`wide_log_s`), with ``ib = 1/beta``."""
@@ -1322,7 +1322,7 @@ def wide_s(z, x, beta, ib):
     return t, s, (fma(-s, beta, Bn) + Bn_lo) * ib
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def wide_log_s(z, x, beta, ib):
     """``(log s, log p, s, in support)`` of one class, branch-free, with ``ib = 1/beta``:
     :func:`log_p_and_s`'s values within about an ulp (``-inf`` outside the support), and
@@ -1443,7 +1443,7 @@ SERIES_R5 = 2.0**-12
 SERIES_R9 = 2.0**-7
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def log1p_ratio(r, terms):
     """``log1p(r) / r`` by its series, ``1 - r/2 + r**2/3 - ...``, to ``terms`` terms (5, 9 or
     12) for ``|r|`` up to ``SERIES_R5``, ``SERIES_R9`` and ``WIDE_SERIES`` (truncation below
@@ -1452,7 +1452,7 @@ def log1p_ratio(r, terms):
     return fma(log1p_ratio_g(r, terms), r, 1.0)
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def log1p_ratio_g(r, terms):
     """``g(r) = (log1p(r) / r - 1) / r = -1/2 + r/3 - r**2/4 + ...`` to ``terms - 1`` terms
     (:func:`log1p_ratio`), by Estrin's scheme (short dependency chains, as
@@ -1473,7 +1473,7 @@ def log1p_ratio_g(r, terms):
 EXP_SMALL = 2.0**-4
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def exp_small(d):
     """``exp(d)`` for ``|d| <= EXP_SMALL`` by its Taylor series to ``d**10`` (Estrin's scheme,
     no range reduction): within an ulp or so."""
@@ -1487,7 +1487,7 @@ def exp_small(d):
     return 1.0 + fma(d2, q, d)
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def series_log_p(z, x, ib, terms):
     """``(log p, r)`` of one class of a row that :func:`takes_series`: ``r = t / beta`` and
     ``log p = beta log1p(r) = t log1p_ratio(r)`` (to ``terms`` terms, :func:`series_terms`),
@@ -1629,7 +1629,7 @@ def series_plain_sums(rtol, x, n):
     return (n + 4.0) * 2.0**-52 <= rtol * max(1.0, abs(x)) * 0.5
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def _series_store(c, p, r, live, pw, qbuf, sw, cw):
     """:func:`residual_series`'s terms of class ``c`` from its ``p`` and ``r = t / beta``
     (zeros where not ``live``: lanes past ``n`` hold anything)."""
@@ -1659,7 +1659,7 @@ POWER_FLUSH = 2.0**-450
 POWER_BITS = 4
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def power_step(a, b, s, s_lo, bit):
     """One step of binary powering, most significant bit first, on the double-double ``a +
     b``: its square, times ``s + s_lo`` if ``bit``; left unnormalized (``|b|`` stays within a
@@ -1849,7 +1849,7 @@ def int_sums_plain(v, n, vmax, x, beta, m):
     return f, d, curv, -as_float(far)
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def _sums_class(v, c, n, vmax, x, beta, ib):
     """:func:`int_sums_plain`'s class ``c``: ``(z, live, s)``, ``s = 1`` outside the support
     and past ``n``."""
@@ -1860,7 +1860,7 @@ def _sums_class(v, c, n, vmax, x, beta, ib):
     return z, live, s if live else 1.0
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def _sums_add(a, s, z, live, f, d, curv, far):
     """:func:`int_sums_plain`'s sums with one class's ``a = s**(beta - 2)`` (0 where not
     ``live``): ``q = a s`` and ``p = q s``."""
@@ -1924,7 +1924,7 @@ def plain_powers(beta, rtol, x):
         1.0, abs(x)) * 0.5
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def plain_step(a, s, bit):
     """:func:`power_step` in plain float64, without the flush: a power that underflows is
     still right (0 or subnormal), only slow, and at beta <= 124 that takes ``s < 2**-8``, a
@@ -2090,7 +2090,7 @@ def newton_series(v, qbuf, n, vmax, vmin, table, beta, tol, rtol, max_iter, scr,
     return x, max_iter, False
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def finish_q_series(v, qbuf, n, vmax, x, xn, zmin, zlow, beta, tol, want_q, scr):
     """:func:`finish_q_wide` at a beta with no integer power (``zlow = vmin - vmax``): its
     whole work for :func:`newton_series`, inlined there (a call cost the row ~25 ns)."""
@@ -2472,7 +2472,7 @@ def single_moments(zf, ef, end):
             np.float64(s5), np.float64(s6))
 
 
-@njit(cache=True, error_model="numpy", inline="always", _nrt=False)
+@_inline
 def _moments_add(e, z, s0, s1, s2, s3, s4, s5, s6):
     """The sums of ``e z**k``, ``k = 0..6``, with one more term (``e`` first: ``e = 0`` keeps
     every term 0, however large ``z**k``), in the type of ``e`` and ``z``."""
