@@ -287,7 +287,8 @@ def _forward_loop(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad, table
                     total, comp = K.add(total, comp, wbuf[j])
                 total += comp
             # For 1 < beta < 2 a class at the edge of the support makes q ill-conditioned
-            # in nu: those rows (refine_needed) use the double-double root of _refine.
+            # in nu: those rows (refine_needed) use the double-double root of _refine. (Its
+            # own first test, the beta range, is repeated here: it spares other rows the call.)
             if 1.0 < beta < 2.0 and R.refine_needed(buf, n, vmax, x, beta, q_tol, wbuf,
                                                      -rtol * x):
                 x_lo = R.refine(buf, n, 0, vmax, x, beta)  # the maximum is buf[0]

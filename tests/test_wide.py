@@ -793,3 +793,18 @@ def test_newton_int_plain_is_newton_wide(beta):
             assert x == got[0]
             np.testing.assert_array_equal(q[:n + LANES], qe[:n + LANES])
     assert taken >= 5
+
+
+@pytest.mark.parametrize("start", [0, LANES, 3 * LANES])
+def test_sum_wide_plain_sums_every_entry(start):
+    """Its two chains (over the halves) and their tree cover ``a[start:end]`` exactly once,
+    whether the span holds one, two or many groups of ``LANES``: within the bound of its
+    docstring of the exact sum, and blind to the entries outside."""
+    rng = np.random.default_rng(start)
+    for groups in (1, 2, 3, 13, 126):
+        end = start + groups * LANES
+        a = np.full(end + LANES, 1e30)  # outside the span: would swamp a sum that read them
+        a[start:end] = rng.random(groups * LANES)
+        exact = math.fsum(a[start:end])
+        got = K.sum_wide_plain(a, start, end, K.wide_scratch(end))
+        assert abs(got - exact) <= (groups + LANES) * 2.0**-53 * exact
