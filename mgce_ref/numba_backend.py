@@ -41,6 +41,10 @@ _UNWANTED = {np.dtype(dt): (np.empty(0, dt), np.empty((0, 0), dt))
              for dt in (np.float32, np.float64)}
 _NO_LABELS = np.empty(0, np.int64)
 
+#: What :func:`forward` passes by dtype: Newton's ``rtol``, the refinement's ``q_tol`` and the
+#: stand-ins of ``_UNWANTED`` (one lookup a call; a dtype's hash costs some 50 ns).
+_BY_DTYPE = {dt: (NEWTON_RTOL[dt], REFINE_Q_TOL[dt]) + _UNWANTED[dt] for dt in _UNWANTED}
+
 #: The loops over rows, which allocate nothing (their scratch rows come from their callers):
 #: compiled without reference counts, as are the row kernels (``_kernels``), since NRT's
 #: atomic increment and decrement of every array passed, sliced or viewed cost a row of 100
@@ -63,7 +67,7 @@ def _solve_batch(h, beta, method, tol, rtol, max_iter, nu, iterations, converged
 
 @njit(cache=True, error_model="numpy")
 def _solve_serial(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, chunk):
-    """:func:`_solve_batch` on one thread, for a small batch (:func:`_serial`)."""
+    """:func:`_solve_batch` on the calling thread: a batch of one work item (:func:`_chunk`)."""
     bad = np.empty(h.shape[0], np.bool_)
     _solve_rows(h, beta, method, tol, rtol, max_iter, nu, iterations, converged, bad,
                 K.row_constants(h.shape[1], beta), 0, h.shape[0])
@@ -176,7 +180,8 @@ def _forward_batch(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, chunk):
 
 @njit(cache=True, error_model="numpy")
 def _forward_serial(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, chunk):
-    """:func:`_forward_batch` on one thread, for a small batch (:func:`_serial`)."""
+    """:func:`_forward_batch` on the calling thread, a batch of one work item
+    (:func:`_chunk`)."""
     bad = np.empty(h.shape[0], np.bool_)
     _forward_rows(h, labels, beta, rtol, q_tol, nu, p, q, loss, grad, bad,
                   K.row_constants(h.shape[1], beta), 0, h.shape[0])
@@ -476,16 +481,15 @@ def _copy_row(dst, src, r):
         dst[r, c] = src[r, c]
 
 
-def _serial(h):
-    """Whether a batch runs on one thread: at most ``config.SERIAL_MAX_LOGITS`` logits, or one
-    row, where the parallel region's start (about a microsecond) is not worth it."""
-    B, C = h.shape
-    return B * C <= SERIAL_MAX_LOGITS or B == 1
-
-
-def _chunk(B):
-    """Rows per work item of a parallel batch: at most ``config.ROWS_PER_CHUNK``, fewer when
-    that leaves a thread idle (64 rows of 10000 classes are work for every core)."""
+def _chunk(B, C):
+    """Rows per work item of a (B, C) batch: all ``B`` for a batch of at most
+    ``config.SERIAL_MAX_LOGITS`` logits, where the parallel region's start (about a
+    microsecond) is not worth it; else at most ``config.ROWS_PER_CHUNK``, fewer when that
+    leaves a thread idle (64 rows of 10000 classes are work for every core). A batch of one
+    item (``chunk >= B``: one row, or one thread) runs on the calling thread, without the
+    parallel region (``_forward_serial``, ``_solve_serial``)."""
+    if B * C <= SERIAL_MAX_LOGITS:
+        return B
     return max(1, min(ROWS_PER_CHUNK, -(-B // _num_threads())))
 
 
@@ -504,10 +508,10 @@ def solve(h, beta, method, tol, max_iter):
     iterations = np.empty(B, dtype=np.int64)
     converged = np.empty(B, dtype=np.bool_)
     rtol = NEWTON_RTOL[h.dtype] if tol <= 0.0 else 0.0
-    serial = _serial(h)
-    first_bad = (_solve_serial if serial else _solve_batch)(
+    chunk = _chunk(B, h.shape[1])
+    first_bad = (_solve_serial if chunk >= B else _solve_batch)(
         h, beta, 0 if method == "newton" else 1, tol, rtol, max_iter, nu, iterations, converged,
-        B if serial else _chunk(B))
+        chunk)
     if first_bad >= 0:
         raise V.BadRows(first_bad)
     return nu, iterations, converged
@@ -519,13 +523,15 @@ def forward(h, labels, beta, outputs):
     dt = h.dtype
     if labels is None and ("loss" in outputs or "grad" in outputs):
         raise ValueError("the loss and its gradient need labels")  # the kernels index them
-    out = {name: np.empty((B, C) if name in MATRIX_OUTPUTS else B, dt) for name in outputs}
-    vec, mat = _UNWANTED[dt]
-    serial = _serial(h)
-    first_bad = (_forward_serial if serial else _forward_batch)(
-        h, _NO_LABELS if labels is None else labels, beta, NEWTON_RTOL[dt], REFINE_Q_TOL[dt],
-        out.get("nu", vec), out.get("link", mat), out.get("worst_case", mat),
-        out.get("loss", vec), out.get("grad", mat), B if serial else _chunk(B))
+    rtol, q_tol, vec, mat = _BY_DTYPE[dt]
+    out = {}
+    for name in outputs:  # (a loop: a comprehension's own frame cost a small call ~0.2 us)
+        out[name] = np.empty((B, C) if name in MATRIX_OUTPUTS else B, dt)
+    get = out.get
+    chunk = _chunk(B, C)
+    first_bad = (_forward_serial if chunk >= B else _forward_batch)(
+        h, _NO_LABELS if labels is None else labels, beta, rtol, q_tol, get("nu", vec),
+        get("link", mat), get("worst_case", mat), get("loss", vec), get("grad", mat), chunk)
     if first_bad >= 0:
         raise V.BadRows(first_bad)
     return out
