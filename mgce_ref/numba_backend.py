@@ -525,7 +525,7 @@ def forward(h, labels, beta, outputs):
         raise ValueError("the loss and its gradient need labels")  # the kernels index them
     rtol, q_tol, vec, mat = _BY_DTYPE[dt]
     out = {}
-    for name in outputs:  # (a loop: a comprehension's own frame cost a small call ~0.2 us)
+    for name in outputs:  # (a loop: a comprehension's own frame cost ~0.1 us a call)
         out[name] = np.empty((B, C) if name in MATRIX_OUTPUTS else B, dt)
     get = out.get
     chunk = _chunk(B, C)
