@@ -11,4 +11,4 @@ from .solve import SolveInfo, solve_nu
 
 __all__ = ["interval", "solve_nu", "SolveInfo", "link", "worst_case", "loss", "grad",
            "loss_and_grad", "alpha_loss"]
-__version__ = "0.17.1"
+__version__ = "0.17.2"
