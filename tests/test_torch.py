@@ -270,9 +270,10 @@ def test_link_along_any_dim():
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16])
 def test_eager_link_is_the_custom_ops_bits(dtype):
-    """Eager calls of :func:`mt.link` take one autograd node (``functional._EagerLink``);
-    torch.compile the custom op and its registered backward: the same values and vector-
-    Jacobian products, bit for bit, along the last dimension and along another."""
+    """Eager calls of :func:`mt.link` take one autograd node (``functional._EagerLink``), of
+    :func:`mt.worst_case` the kernel call alone; torch.compile the custom ops and the link's
+    registered backward: the same values and vector-Jacobian products, bit for bit, along
+    the last dimension and along another."""
     g = torch.Generator().manual_seed(7)
     x = (2.0 * torch.randn(4, 6, 5, generator=g, dtype=torch.float64)).to(dtype)
     for dim in (-1, 1):
@@ -288,6 +289,9 @@ def test_eager_link_is_the_custom_ops_bits(dtype):
         (g_got,) = torch.autograd.grad(got, got_in, upstream)
         (g_want,) = torch.autograd.grad(want, want_in, upstream)
         assert torch.equal(g_got, g_want)
+        q = torch.ops.mgce_ref.worst_case.default(flat.detach(), 1.4)
+        want_q = q.to(dtype).reshape(rows.shape).movedim(-1, dim)
+        assert torch.equal(mt.worst_case(x, 1.4, dim=dim), want_q)
 
 
 # ------------------------------------------------------------------ gradcheck, compile

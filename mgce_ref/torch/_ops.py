@@ -158,10 +158,16 @@ link_op.register_autograd(_link_backward, setup_context=_link_setup)
 
 # ------------------------------------------------------------------------- worst case
 
+def worst_case_forward(input, beta):
+    """``mgce_ref::worst_case``'s computation (:func:`worst_case_op`), also for the eager path
+    of :func:`mgce_ref.torch.worst_case`."""
+    return _run(input, None, beta, ("worst_case",))[0]
+
+
 @torch.library.custom_op(f"{_NS}::worst_case", mutates_args=())
 def worst_case_op(input: torch.Tensor, beta: float) -> torch.Tensor:
     """The worst-case distribution ``q`` (eq. 17); not differentiable."""
-    return _run(input, None, beta, ("worst_case",))[0]
+    return worst_case_forward(input, beta)
 
 
 @worst_case_op.register_fake
